@@ -1,0 +1,161 @@
+# Inputs and outputs: the only module that touches files, pipes and gzip.
+#
+# Strategy: inputs become iterables of bounded byte chunks (gzip recognised by its magic bytes,
+# not by the file name, so a .gz on stdin works too); outputs are written to a temporary file
+# beside the target and renamed into place only when complete, so a reader never sees half a
+# file and a failed run leaves nothing behind. '-' means stdin/stdout, which are streamed.
+from __future__ import annotations
+
+import contextlib
+import gzip
+import os
+import sys
+import tempfile
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+__all__ = ["InputError", "read_chunks", "describe_source", "AtomicOutput", "CHUNK_SIZE"]
+
+CHUNK_SIZE = 1 << 20
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+class InputError(Exception):
+    """An input could not be opened or decompressed (message names the input)."""
+
+
+def describe_source(source: str | os.PathLike) -> str:
+    return "<stdin>" if str(source) == "-" else str(source)
+
+
+def read_chunks(source: str | os.PathLike, chunk_size: int = CHUNK_SIZE) -> Iterator[bytes]:
+    """Yield the (decompressed) bytes of a path or '-' in chunks of at most `chunk_size`."""
+    name = describe_source(source)
+    if str(source) == "-":
+        stream: BinaryIO = sys.stdin.buffer
+        close = False
+    else:
+        try:
+            stream = open(source, "rb")  # noqa: SIM115 - closed below
+        except OSError as exc:
+            raise InputError(f"{name}: cannot open: {exc.strerror or exc}") from None
+        close = True
+    try:
+        head = stream.read(2)
+        if head == _GZIP_MAGIC:
+            yield from _gunzip(stream, head, name, chunk_size)
+        else:
+            if head:
+                first = head + stream.read(chunk_size - len(head))
+                yield first
+            while True:
+                chunk = stream.read(chunk_size)
+                if not chunk:
+                    break
+                yield chunk
+    except OSError as exc:
+        raise InputError(f"{name}: read failed: {exc.strerror or exc}") from None
+    finally:
+        if close:
+            stream.close()
+
+
+def _gunzip(stream: BinaryIO, head: bytes, name: str, chunk_size: int) -> Iterator[bytes]:
+    # Concatenated gzip members (cat a.gz b.gz) are decoded one after the other.
+    pending = head
+    decomp = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    try:
+        while True:
+            data = pending or stream.read(chunk_size)
+            pending = b""
+            if not data:
+                break
+            while data:
+                out = decomp.decompress(data, chunk_size)
+                if out:
+                    yield out
+                while decomp.unconsumed_tail:
+                    out = decomp.decompress(decomp.unconsumed_tail, chunk_size)
+                    if out:
+                        yield out
+                if decomp.eof:
+                    data = decomp.unused_data
+                    decomp = zlib.decompressobj(16 + zlib.MAX_WBITS)
+                    if data[:2] != _GZIP_MAGIC:
+                        if data.strip(b"\x00"):
+                            raise InputError(f"{name}: trailing garbage after gzip data")
+                        data = b""
+                else:
+                    data = b""
+        tail = decomp.flush()
+        if tail:
+            yield tail
+        if not decomp.eof:
+            raise InputError(f"{name}: gzip data is truncated (the archive ends early)")
+    except zlib.error as exc:
+        raise InputError(f"{name}: corrupt gzip data: {exc}") from None
+
+
+class AtomicOutput:
+    """A binary output that appears at `path` only when closed successfully.
+
+    `path` '-' writes straight to stdout (streamed; nothing to roll back). Use as a context
+    manager: an exception inside the block discards the temporary file.
+    """
+
+    def __init__(self, path: str | os.PathLike, *, mode: int = 0o644) -> None:
+        self.path = str(path)
+        self._mode = mode
+        self._tmp: str | None = None
+        self.stream: BinaryIO
+        if self.path == "-":
+            self.stream = sys.stdout.buffer
+        else:
+            target = Path(self.path)
+            directory = target.parent if str(target.parent) else Path(".")
+            fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
+            self._tmp = tmp
+            self.stream = os.fdopen(fd, "wb", buffering=1 << 20)
+
+    def write(self, data: bytes) -> int:
+        return self.stream.write(data)
+
+    def commit(self) -> None:
+        if self._tmp is None:
+            self.stream.flush()
+            return
+        self.stream.flush()
+        os.fsync(self.stream.fileno())
+        self.stream.close()
+        os.chmod(self._tmp, self._mode & ~_umask())
+        os.replace(self._tmp, self.path)
+        self._tmp = None
+
+    def discard(self) -> None:
+        if self._tmp is not None:
+            with contextlib.suppress(OSError):
+                self.stream.close()
+            with contextlib.suppress(OSError):
+                os.unlink(self._tmp)
+            self._tmp = None
+
+    def __enter__(self) -> "AtomicOutput":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.commit()
+        else:
+            self.discard()
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def open_gzip_writer(path: str) -> BinaryIO:  # pragma: no cover - convenience for scripts
+    return gzip.open(path, "wb")

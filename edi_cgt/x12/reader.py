@@ -1,0 +1,230 @@
+# Streaming segment reader: bytes in bounded chunks -> segments with their exact bytes.
+#
+# Strategy: the reader is a generator over an iterable of byte chunks, so it knows nothing of
+# files, pipes or gzip (see edi_cgt.io for those). It keeps a small buffer, looks for an ISA,
+# reads that interchange's delimiters from it, then cuts segments on the terminator with
+# bytes.find. Every byte of the input belongs to exactly one segment:
+#
+#     lead  -- bytes before an ISA (UTF-8 byte-order mark, blank lines); ISA segments only
+#     data  -- the segment text without its terminator
+#     tail  -- the terminator plus any CR/LF/space/tab that follows it (pretty-printed files)
+#
+# so `lead + data + tail` over all segments reproduces the input byte for byte, and a writer
+# that drops a segment drops its line break with it. After an IEA the delimiters are forgotten
+# and the next interchange (concatenated files) brings its own. The reader judges only syntax:
+# which bytes form a segment. Whether a segment id is known, or a count is right, is for the
+# layers above; a segment that is empty or has a malformed id is still yielded, so nothing is
+# lost before someone decides what to do with it.
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+from .delimiters import ISA_LENGTH, Delimiters, detect_delimiters
+from .errors import X12SyntaxError
+
+__all__ = ["Segment", "iter_segments", "CHUNK_SIZE"]
+
+CHUNK_SIZE = 1 << 16
+_BOM = b"\xef\xbb\xbf"
+_WHITESPACE = b" \t\r\n"
+_MAX_SEGMENT = 64 << 20  # a "segment" longer than this means the terminator is wrong
+
+
+class Segment:
+    """One X12 segment and the exact bytes it was read from."""
+
+    __slots__ = ("data", "tail", "lead", "number", "delimiters", "_elements")
+
+    def __init__(
+        self,
+        data: bytes,
+        tail: bytes,
+        number: int,
+        delimiters: Delimiters,
+        lead: bytes = b"",
+    ) -> None:
+        self.data = data
+        self.tail = tail
+        self.lead = lead
+        self.number = number  # 1-based ordinal over the whole input
+        self.delimiters = delimiters
+        self._elements: list[str] | None = None
+
+    # -- views ---------------------------------------------------------------------------
+    @property
+    def raw(self) -> bytes:
+        return self.lead + self.data + self.tail
+
+    @property
+    def elements(self) -> list[str]:
+        """Element strings; [0] is the segment id. Decoded as latin-1 (round-trips any byte)."""
+        if self._elements is None:
+            self._elements = self.data.decode("latin-1").split(self.delimiters.element_str)
+        return self._elements
+
+    @property
+    def id(self) -> str:
+        return self.elements[0]
+
+    def get(self, position: int, default: str = "") -> str:
+        """Element at `position` (1-based like X12: seg.get(1) is XX01), or `default`."""
+        el = self.elements
+        return el[position] if position < len(el) and el[position] != "" else default
+
+    def components(self, position: int) -> list[str]:
+        """The components of a composite element (split on the component separator)."""
+        value = self.get(position)
+        return value.split(self.delimiters.component_str) if value else []
+
+    def with_elements(self, elements: list[str]) -> "Segment":
+        """A copy with new element values, keeping delimiters, lead and tail."""
+        data = self.delimiters.element_str.join(elements).encode("latin-1")
+        return Segment(data, self.tail, self.number, self.delimiters, self.lead)
+
+    def __repr__(self) -> str:
+        return f"<Segment #{self.number} {self.data[:60]!r}>"
+
+
+def iter_segments(
+    chunks: Iterable[bytes],
+    *,
+    where: str = "",
+    delimiters: Delimiters | None = None,
+    first_number: int = 1,
+) -> Iterator[Segment]:
+    """Yield the segments of a stream of byte chunks.
+
+    `delimiters` starts the reader inside an interchange (used to re-read a spooled
+    transaction); otherwise the input must begin (after a byte-order mark or whitespace) with
+    an ISA. Raises X12SyntaxError when the bytes cannot be cut into segments.
+    """
+    it = iter(chunks)
+    buf = b""
+    pos = 0
+    eof = False
+    number = first_number
+    delims = delimiters
+    last_delims = delimiters or Delimiters()
+    seen_interchange = delimiters is not None
+    at_start = True
+
+    def more() -> bool:
+        # Append the next non-empty chunk, dropping consumed bytes so that `pos` becomes 0.
+        nonlocal buf, pos, eof
+        if eof:
+            return False
+        for chunk in it:
+            if chunk:
+                buf = buf[pos:] + chunk
+                pos = 0
+                return True
+        eof = True
+        return False
+
+    while True:
+        if delims is None:
+            # ---- between interchanges: skip BOM / whitespace, then expect an ISA ---------
+            # Every retry restarts from `pos`, so a refill (which re-bases offsets) is safe.
+            while True:
+                scan = pos
+                if at_start and buf.startswith(_BOM, scan):
+                    scan += 3
+                while scan < len(buf) and buf[scan] in _WHITESPACE:
+                    scan += 1
+                have = len(buf) - scan
+                need_more = (at_start and len(buf) - pos < 3) or have < ISA_LENGTH + 1
+                if need_more and more():
+                    continue
+                break
+            at_start = False
+            lead = buf[pos:scan]
+            if scan >= len(buf):
+                if not seen_interchange:
+                    what = "input is empty" if not lead else "input holds only whitespace"
+                    raise X12SyntaxError(f"{what}: no ISA segment found", segment_number=number, where=where)
+                if lead:
+                    # Trailing whitespace after the last IEA: kept as a data-less segment.
+                    yield Segment(b"", b"", number, last_delims, lead)
+                return
+            if not buf.startswith(b"ISA", scan):
+                raise X12SyntaxError(
+                    _explain_non_isa(buf[scan : scan + 40], seen_interchange), segment_number=number, where=where
+                )
+            delims = detect_delimiters(buf[scan : scan + ISA_LENGTH], segment_number=number, where=where)
+            last_delims = delims
+            seen_interchange = True
+            data_end = scan + ISA_LENGTH - 1
+            tail_end = _skip_blank(buf, data_end + 1, delims)
+            # (the buffer holds at least one byte past the ISA unless at EOF, see need_more)
+            yield Segment(buf[scan:data_end], buf[data_end:tail_end], number, delims, lead)
+            number += 1
+            pos = tail_end
+            continue
+
+        # ---- inside an interchange: cut on the terminator --------------------------------
+        term = delims.segment
+        element = delims.element
+        while True:
+            end = buf.find(term, pos)
+            if end >= 0:
+                tail_end = _skip_blank(buf, end + 1, delims)
+                if tail_end == len(buf) and not eof and more():
+                    continue  # the blank run may go on in the next chunk: retry this segment
+            else:
+                if len(buf) - pos > _MAX_SEGMENT:
+                    raise X12SyntaxError(
+                        f"no segment terminator {delims.segment_str!r} within {_MAX_SEGMENT >> 20} MiB",
+                        segment_number=number,
+                        where=where,
+                    )
+                if more():
+                    continue
+                rest = buf[pos:]
+                body = rest.rstrip(_WHITESPACE)
+                if body[:3] == b"IEA" and body[3:4] == element:
+                    # A last IEA without its terminator (seen in real files): keep it as is.
+                    yield Segment(body, rest[len(body) :], number, delims)
+                    return
+                if body:
+                    raise X12SyntaxError(
+                        f"input ends inside a segment (no terminator {delims.segment_str!r} after "
+                        f"{rest[:30].decode('latin-1')!r}): the file is truncated",
+                        segment_number=number,
+                        where=where,
+                    )
+                if rest:
+                    yield Segment(b"", b"", number, delims, rest)
+                return
+            data = buf[pos:end]
+            seg = Segment(data, buf[end:tail_end], number, delims)
+            number += 1
+            pos = tail_end
+            yield seg
+            if data[:3] == b"IEA" and (len(data) == 3 or data[3:4] == element):
+                delims = None
+                break
+
+
+def _skip_blank(buf: bytes, i: int, delims: Delimiters) -> int:
+    """Index of the first byte at or after `i` that is not layout whitespace (nor a delimiter)."""
+    n = len(buf)
+    while i < n and buf[i] in _WHITESPACE:
+        b = buf[i : i + 1]
+        if b == delims.segment or b == delims.element:
+            break
+        i += 1
+    return i
+
+
+def _explain_non_isa(head: bytes, after_interchange: bool) -> str:
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")) or head[1:2] == b"\x00" or head[:1] == b"\x00":
+        return (
+            "input looks like UTF-16 text (NUL bytes between characters); X12 must be single-byte "
+            "text: convert it first, e.g. iconv -f UTF-16 -t ASCII"
+        )
+    shown = head.decode("latin-1")
+    printable = sum(32 <= b < 127 or b in _WHITESPACE for b in head)
+    if head and printable < len(head) * 0.8:
+        return f"input is not X12 text (binary data {head[:16]!r}...); expected an ISA segment"
+    where = "after the last IEA" if after_interchange else "at the start of the input"
+    return f"expected an ISA segment {where}, found {shown!r}"
