@@ -1,0 +1,75 @@
+# The `edi-cgt` command: one sub-command per verb, each in its own module.
+#
+# Strategy: this module only builds the click group and sets up logging; every verb lives in
+# edi_cgt/cli/<verb>.py and imports the heavy layers lazily, so `edi-cgt --help` and the fast
+# path start quickly.
+from __future__ import annotations
+
+import click
+
+from ._common import configure_logging
+
+EXIT_CODES_HELP = """
+\b
+Exit status (all commands):
+  0  success; nothing rejected
+  1  some claims rejected (filter/check); all outputs complete
+  2  bad input or usage; the message names the file, segment number and
+     problem, and no output file is left behind
+  3  filter: some transactions could not be read as claims and were passed
+     through unchanged (see the log); outputs complete
+"""
+
+
+@click.group(epilog=EXIT_CODES_HELP, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="edi-cgt")
+@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info", show_default=True,
+              help="JSON log events on stderr at or above this level.")
+@click.option("--log-phi", is_flag=True, help="Allow member names, ids and birth dates in logs (off by default).")
+@click.pass_context
+def main(ctx: click.Context, log_level: str, log_phi: bool) -> None:
+    """Catch Medi-Cal cell and gene therapy claim problems before submission.
+
+    \b
+    edi-cgt reads X12 837P/837I files (paths, .gz, or '-' for stdin), applies the
+    Medi-Cal "Cell and Gene Therapy" policy to each claim, and writes the clean
+    claims as an 837 and the rejected ones as a 277CA acknowledgment.
+
+    \b
+    Typical use:
+      cat in.837 | edi-cgt filter --rejects out.277 > clean.837
+      edi-cgt check fixtures/cgt_837i_mixed.837 --site fixtures/site.toml
+      edi-cgt replay archive/ --out replay-out/
+    """
+    ctx.ensure_object(dict)
+    ctx.obj["log_phi"] = log_phi
+    configure_logging(log_level, log_phi=log_phi)
+
+
+def _register() -> None:
+    from .claims import claims
+
+    main.add_command(claims)
+    import importlib
+
+    for module, names in (
+        ("check", ("check",)),
+        ("policy", ("policy",)),
+        ("filter", ("filter_",)),
+        ("replay", ("replay",)),
+        ("validate", ("validate",)),
+        ("bench", ("bench",)),
+    ):
+        try:
+            mod = importlib.import_module(f"{__name__}.{module}")
+        except ModuleNotFoundError as exc:
+            if exc.name and exc.name.startswith(__name__):
+                continue
+            raise
+        for name in names:
+            cmd = getattr(mod, name, None)
+            if isinstance(cmd, click.Command):
+                main.add_command(cmd)
+
+
+_register()

@@ -1,0 +1,48 @@
+# `edi-cgt claims`: one JSON line per claim, model fields only (no policy).
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from ._common import EXIT_BAD_INPUT, handle_errors, log
+
+
+@click.command()
+@click.argument("inputs", nargs=-1, type=click.Path(allow_dash=True, dir_okay=False))
+@click.option("--phi", is_flag=True, help="Include subscriber/patient names, member ids and birth dates (PHI).")
+@handle_errors
+def claims(inputs: tuple[str, ...], phi: bool) -> None:
+    """Print every claim of 837 INPUT files as JSON lines (default: stdin).
+
+    \b
+    Each line holds the claim id (CLM01), charge, place of service or type of bill,
+    dates, diagnoses, authorizations, providers, payer and service lines. Member
+    names, ids and birth dates are left out unless --phi is given.
+
+    \b
+    Examples:
+      edi-cgt claims fixtures/cgt_837p_mixed.837
+      zcat archive.837.gz | edi-cgt claims - | jq .claim_id
+
+    Exit status: 0 all inputs read; 2 an input could not be read (message names
+    the file, the segment number and the problem; the claims before it are printed).
+    """
+    from ..claims.jsonview import claim_to_dict
+    from ..claims.stream import read_claims
+    from ..io import describe_source, read_chunks
+
+    out = sys.stdout
+    for source in inputs or ("-",):
+        where = describe_source(source)
+
+        def issue(i, where=where):
+            log().warning("envelope", file=where, segment=i.segment_number, problem=i.problem)
+
+        n = 0
+        for claim in read_claims(read_chunks(source), where=where, on_issue=issue):
+            out.write(json.dumps(claim_to_dict(claim, include_phi=phi), separators=(",", ":")) + "\n")
+            n += 1
+        out.flush()
+        log().info("read", file=where, claims=n)
