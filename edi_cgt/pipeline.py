@@ -1,0 +1,253 @@
+# One input stream through the layers: read, walk, decide, write the clean 837 and the 277CA.
+#
+# Strategy: two passes per transaction, one claim in memory. Pass 1 walks the transaction's
+# segments into claims, asks `decide` about each and remembers one keep/reject flag per claim,
+# while the transaction's raw bytes go to a spooled temporary file (memory up to a few MB, then
+# disk). Pass 2 writes the transaction: a straight byte copy when every claim was kept (or the
+# transaction is not an 837, or could not be read as claims), otherwise the spooled bytes are
+# re-read and the CleanWriter drops the rejected claims. Because the decision for a whole
+# transaction is known before a byte of it is written, a transaction that turns out to be
+# malformed half-way is still passed through untouched, and the 277CA never reports a claim
+# that the clean 837 also carries. Every claim is counted exactly once: kept, rejected, or
+# passed through unevaluated.
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, BinaryIO, Protocol
+
+from .claims.model import Claim
+from .claims.walker import EnvelopeContext, TransactionWalker
+from .policy.findings import Decision
+from .writers.clean837 import CleanWriter
+from .x12.envelope import Envelope, EnvelopeIssue
+from .x12.errors import TransactionError
+from .x12.reader import Segment, iter_segments
+
+__all__ = ["FilterStats", "AckSink", "run_filter", "SPOOL_MEMORY"]
+
+SPOOL_MEMORY = 8 << 20  # bytes of one transaction kept in memory before spilling to disk
+_ENVELOPE_IDS = frozenset({"ISA", "GS", "GE", "IEA"})
+
+
+class AckSink(Protocol):
+    def add(self, claim: Claim, decision: Decision) -> None: ...
+
+    def discard_transaction(self) -> None:
+        """Forget the claims added since the current transaction began (it is passed through)."""
+
+
+@dataclass
+class FilterStats:
+    """Counts for one input (all claims are in exactly one of accepted/rejected/unevaluated)."""
+
+    source: str = ""
+    bytes_in: int = 0
+    transactions: int = 0
+    transactions_passed_through: int = 0
+    claims_in: int = 0
+    accepted: int = 0
+    rejected: int = 0
+    unevaluated: int = 0
+    charges_in: Decimal = Decimal(0)
+    charges_rejected: Decimal = Decimal(0)
+    warnings: int = 0
+    envelope_issues: int = 0
+    seconds: float = 0.0
+    by_rule: dict[str, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "file": self.source,
+            "claims_in": self.claims_in,
+            "accepted": self.accepted,
+            "rejected": self.rejected,
+            "unevaluated": self.unevaluated,
+            "transactions": self.transactions,
+            "transactions_passed_through": self.transactions_passed_through,
+            "charges_in": str(self.charges_in),
+            "charges_rejected": str(self.charges_rejected),
+            "envelope_issues": self.envelope_issues,
+            "bytes_in": self.bytes_in,
+            "seconds": round(self.seconds, 4),
+        }
+
+
+def run_filter(
+    chunks: Iterable[bytes],
+    *,
+    out: BinaryIO,
+    decide: Callable[[Claim], Decision],
+    ack: AckSink | None = None,
+    where: str = "",
+    on_event: Callable[..., None] | None = None,
+) -> FilterStats:
+    """Filter one input. `on_event(name, **fields)` receives log events (no PHI in fields)."""
+    t0 = time.perf_counter()
+    stats = FilterStats(source=where)
+    emit = on_event or (lambda *a, **k: None)
+    counted = _CountingChunks(chunks)
+    segments = iter_segments(counted, where=where)
+    env = Envelope()
+    writer = CleanWriter(out)
+    pending: Segment | None = None
+    claims_before = 0
+
+    def note(issues: list[EnvelopeIssue]) -> None:
+        for issue in issues:
+            stats.envelope_issues += 1
+            emit("envelope_issue", file=where, segment=issue.segment_number, problem=issue.problem)
+
+    while True:
+        seg = pending if pending is not None else next(segments, None)
+        pending = None
+        if seg is None:
+            break
+        note(env.feed(seg))
+        if seg.data and seg.id == "ST":
+            pending, claims_before = _transaction(
+                seg, segments, env, writer, decide, ack, stats, emit, note, where, claims_before
+            )
+            continue
+        writer.envelope(seg)
+    note(env.finish())
+    stats.bytes_in = counted.total
+    stats.seconds = time.perf_counter() - t0
+    return stats
+
+
+def _transaction(
+    st: Segment,
+    segments: Iterator[Segment],
+    env: Envelope,
+    writer: CleanWriter,
+    decide: Callable[[Claim], Decision],
+    ack: AckSink | None,
+    stats: FilterStats,
+    emit: Callable[..., None],
+    note: Callable[[list[EnvelopeIssue]], None],
+    where: str,
+    claims_before: int,
+) -> tuple[Segment | None, int]:
+    """Pass 1 and pass 2 for the transaction that starts at `st`. Returns the segment that
+    ended it without an SE (an envelope segment to handle next), if any."""
+    stats.transactions += 1
+    is_837 = st.get(1) == "837" and env.isa is not None
+    walker = TransactionWalker(EnvelopeContext(env.isa, env.gs), transaction_index=env.transaction_index,
+                               claim_index_start=claims_before) if is_837 else None
+    spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY)
+    keep = bytearray()
+    tally = FilterStats()  # this transaction's counts, merged into `stats` once SE confirms it
+    rejected_events: list[dict[str, Any]] = []
+    error: TransactionError | None = None
+    clm_count = 0
+    leftover: Segment | None = None
+    seg: Segment | None = st
+    while seg is not None:
+        spool.write(seg.raw)
+        if seg.data[:3] == b"CLM":
+            clm_count += 1
+        if walker is not None and error is None:
+            try:
+                claim = walker.feed(seg)
+                for issue in walker.notices:
+                    note([issue])
+                walker.notices.clear()
+            except TransactionError as exc:
+                error = exc
+                claim = None
+            if claim is not None:
+                decision = decide(claim)
+                keep.append(0 if decision.rejected else 1)
+                _tally(tally, rejected_events, claim, decision, st)
+                if ack is not None:
+                    ack.add(claim, decision)
+        if seg.data[:2] == b"SE" and seg.id == "SE":
+            break
+        seg = next(segments, None)
+        if seg is None:
+            error = error or TransactionError(
+                f"input ends inside transaction {st.get(2)!r} (no SE): the file is truncated",
+                segment_number=env.last_number,
+            )
+            break
+        note(env.feed(seg))
+        if seg.data and seg.id in _ENVELOPE_IDS:
+            error = error or TransactionError(
+                f"transaction {st.get(2)!r} has no SE before this {seg.id}", segment_number=seg.number
+            )
+            leftover = seg
+            break
+    claims_after = claims_before + clm_count
+
+    if walker is None or error is not None:
+        # Not an 837, or not readable as claims: pass it through untouched, count its claims.
+        if error is not None:
+            if ack is not None and walker is not None and tally.claims_in:
+                ack.discard_transaction()
+            stats.transactions_passed_through += 1
+            stats.unevaluated += clm_count
+            stats.claims_in += clm_count
+            emit("transaction_passed_through", file=where, transaction=st.get(2), segment=error.segment_number,
+                 problem=error.problem, claims=clm_count)
+        elif st.get(1) != "837":
+            emit("transaction_not_837", file=where, transaction=st.get(2), set_id=st.get(1))
+        spool.seek(0)
+        writer.copy_transaction(iter(lambda: spool.read(1 << 20), b""))
+        spool.close()
+        return leftover, claims_after
+
+    for name in ("claims_in", "accepted", "rejected", "charges_in", "charges_rejected", "warnings"):
+        setattr(stats, name, getattr(stats, name) + getattr(tally, name))
+    for rule, n in tally.by_rule.items():
+        stats.by_rule[rule] = stats.by_rule.get(rule, 0) + n
+    for event in rejected_events:
+        emit("claim_rejected", file=where, **event)
+    spool.seek(0)
+    if all(keep):
+        writer.copy_transaction(iter(lambda: spool.read(1 << 20), b""))
+    else:
+        again = iter_segments(iter(lambda: spool.read(1 << 20), b""), where=where,
+                              delimiters=st.delimiters, first_number=st.number)
+        writer.transaction(again, keep)
+    spool.close()
+    return leftover, claims_after
+
+
+def _tally(t: FilterStats, events: list[dict[str, Any]], claim: Claim, decision: Decision, st: Segment) -> None:
+    t.claims_in += 1
+    t.charges_in += claim.total_charge
+    t.warnings += len(decision.warnings)
+    if decision.rejected:
+        t.rejected += 1
+        t.charges_rejected += claim.total_charge
+        for rule in decision.rule_ids:
+            t.by_rule[rule] = t.by_rule.get(rule, 0) + 1
+        events.append({
+            "claim_id": claim.claim_id,
+            "rules": [f.rule_id for f in decision.errors],
+            "transaction": st.get(2),
+            "segment": claim.location.segment_number if claim.location else None,
+            "charge": str(claim.total_charge),
+        })
+    else:
+        t.accepted += 1
+
+
+class _CountingChunks:
+    """Wrap a chunk iterable and count its bytes."""
+
+    def __init__(self, chunks: Iterable[bytes]) -> None:
+        self._it = iter(chunks)
+        self.total = 0
+
+    def __iter__(self) -> "_CountingChunks":
+        return self
+
+    def __next__(self) -> bytes:
+        chunk = next(self._it)
+        self.total += len(chunk)
+        return chunk

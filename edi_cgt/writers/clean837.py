@@ -1,0 +1,266 @@
+# The clean 837 writer: the input minus the rejected claims, with its envelope made right.
+#
+# Strategy: bytes are copied, never re-serialised. Each segment is written from the exact bytes
+# it was read from; only the segments whose numbers must change (HL01/HL02 after a dropped HL,
+# SE01, GE01, IEA01 after something was dropped) are rebuilt, element by element, keeping their
+# terminator and line break. So when nothing is rejected the output is the input, byte for byte.
+#
+# Everything above a claim is held back until it is known to be needed: the ISA until a group
+# in it is written, the GS until a transaction is written, the ST header and each HL block (the
+# HL with its 2010 name loops) until a claim beneath it is kept. A block whose claims were all
+# rejected is never written; one that held no claims at all is written as it came. Memory is
+# bounded by one HL path plus one claim's segments, never by the transaction.
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import BinaryIO
+
+from ..x12.reader import Segment
+
+__all__ = ["CleanWriter", "TransactionResult"]
+
+_PARENT_LEVEL = {"20": None, "22": "20", "23": "22"}
+
+
+@dataclass(slots=True)
+class _Block:
+    """An HL segment and the non-claim segments that follow it (its 2010 loops)."""
+
+    hl: Segment
+    level: str
+    parent: "_Block | None"
+    segments: list[Segment] = field(default_factory=list)
+    written: bool = False
+    new_id: str = ""
+    claims: int = 0  # claims in this block's subtree
+    kept: int = 0  # of which kept
+
+
+@dataclass(frozen=True, slots=True)
+class TransactionResult:
+    written: bool  # False when every claim was rejected and the transaction was dropped
+    claims: int
+    kept: int
+    segments_written: int
+
+
+class CleanWriter:
+    """Write ISA/GS/ST envelopes and transactions, dropping what the caller rejects."""
+
+    def __init__(self, out: BinaryIO) -> None:
+        self._out = out
+        self._isa: Segment | None = None  # held back until something in it is written
+        self._gs: Segment | None = None
+        self._isa_written = False
+        self._gs_written = False
+        self._groups_in = 0
+        self._groups_out = 0
+        self._tx_in = 0
+        self._tx_out = 0
+        self.bytes_written = 0
+
+    # -- envelope ---------------------------------------------------------------------------
+    def envelope(self, seg: Segment) -> None:
+        """ISA, GS, GE, IEA, and anything else that stands outside a transaction."""
+        sid = seg.id if seg.data else ""
+        if sid == "ISA":
+            self._isa, self._isa_written = seg, False
+            self._groups_in = self._groups_out = 0
+        elif sid == "GS":
+            self._gs, self._gs_written = seg, False
+            self._groups_in += 1
+            self._tx_in = self._tx_out = 0
+        elif sid == "GE":
+            if self._gs is not None and not self._gs_written and self._tx_in > 0:
+                self._gs = None  # every transaction of the group was dropped: drop the group
+                return
+            self._flush_envelope()
+            self._write(self._recount(seg, self._tx_out, self._tx_in))
+            self._groups_out += 1
+            self._gs = None
+        elif sid == "IEA":
+            if self._isa is not None and not self._isa_written and self._groups_in > 0:
+                self._isa = None  # nothing left in the interchange
+                return
+            self._flush_envelope()
+            self._write(self._recount(seg, self._groups_out, self._groups_in))
+            self._isa = None
+        else:
+            if seg.data:
+                self._flush_envelope()
+            self._write(seg.raw)
+
+    # -- transactions -----------------------------------------------------------------------
+    def copy_transaction(self, chunks: Iterable[bytes]) -> None:
+        """Write a whole transaction (ST..SE bytes) unchanged."""
+        self._tx_in += 1
+        self._flush_envelope()
+        for chunk in chunks:
+            self._write(chunk)
+        self._tx_out += 1
+
+    def transaction(self, segments: Iterable[Segment], keep: Sequence[int]) -> TransactionResult:
+        """Write one 837 transaction, keeping claim i (in CLM order) when keep[i] is true."""
+        self._tx_in += 1
+        state = _TransactionState(self, keep)
+        for seg in segments:
+            state.feed(seg)
+        return state.result
+
+    # -- internals --------------------------------------------------------------------------
+    def _write(self, data: bytes) -> None:
+        self._out.write(data)
+        self.bytes_written += len(data)
+
+    def _flush_envelope(self) -> None:
+        if self._isa is not None and not self._isa_written:
+            self._write(self._isa.raw)
+            self._isa_written = True
+        if self._gs is not None and not self._gs_written:
+            self._write(self._gs.raw)
+            self._gs_written = True
+
+    @staticmethod
+    def _recount(seg: Segment, count: int, original: int) -> bytes:
+        if count == original:
+            return seg.raw  # nothing was dropped: keep the trailer exactly as it came
+        elements = list(seg.elements)
+        elements[1] = str(count)
+        return seg.with_elements(elements).raw
+
+
+class _TransactionState:
+    """HL bookkeeping for one transaction (kept apart so CleanWriter stays envelope-only)."""
+
+    def __init__(self, writer: CleanWriter, keep: Sequence[int]) -> None:
+        self.w = writer
+        self.keep = keep
+        self.header: list[Segment] = []
+        self.header_written = False
+        self.stack: list[_Block] = []
+        self.last_of_level: dict[str, _Block] = {}
+        self.claim_no = -1
+        self.in_claim = False
+        self.keep_claim = False
+        self.claims = 0
+        self.kept = 0
+        self.dropped_segments = 0
+        self.renumber = False  # becomes True after the first dropped HL
+        self.hl_written = 0
+        self.written = 0
+        self.result = TransactionResult(False, 0, 0, 0)
+
+    def feed(self, seg: Segment) -> None:
+        sid = seg.id
+        if sid == "HL":
+            self.in_claim = False
+            self._open_block(seg)
+        elif sid == "CLM":
+            self.claim_no += 1
+            self.claims += 1
+            self.in_claim = True
+            self.keep_claim = bool(self.keep[self.claim_no]) if self.claim_no < len(self.keep) else True
+            for block in self.stack:
+                block.claims += 1
+                if self.keep_claim:
+                    block.kept += 1
+            if self.keep_claim:
+                self.kept += 1
+                self._flush_path()
+                self._emit(seg)
+            else:
+                self.dropped_segments += 1
+        elif sid == "SE":
+            self.in_claim = False
+            self._close_blocks(len(self.stack))
+            if self.claims and not self.kept:
+                self.result = TransactionResult(False, self.claims, 0, 0)
+                return  # nothing is left: the transaction is dropped whole
+            self._flush_header()
+            if self.dropped_segments:
+                elements = list(seg.elements)
+                elements[1] = str(self.written + 1)
+                seg = seg.with_elements(elements)
+            self._emit(seg)
+            self.w._tx_out += 1
+            self.result = TransactionResult(True, self.claims, self.kept, self.written)
+        elif self.in_claim:
+            if self.keep_claim:
+                self._emit(seg)
+            else:
+                self.dropped_segments += 1
+        elif self.stack:
+            self.stack[-1].segments.append(seg)
+            if self.stack[-1].written:
+                # The block was flushed by a claim already: later loops follow directly.
+                self._emit(self.stack[-1].segments.pop())
+        else:
+            self.header.append(seg)
+
+    # -- blocks -----------------------------------------------------------------------------
+    def _open_block(self, seg: Segment) -> None:
+        level = seg.get(3)
+        want = _PARENT_LEVEL.get(level)
+        # Close the blocks this HL is not nested in (by level, as the walker reads them).
+        depth = 0
+        if want is not None:
+            for i, block in enumerate(self.stack):
+                if block.level == want:
+                    depth = i + 1
+        self._close_blocks(len(self.stack) - depth)
+        parent = self.stack[-1] if self.stack else None
+        self.stack.append(_Block(hl=seg, level=level, parent=parent, segments=[seg]))
+
+    def _close_blocks(self, count: int) -> None:
+        for _ in range(count):
+            block = self.stack.pop()
+            if block.written:
+                continue
+            if block.claims and not block.kept:
+                # All claims under it were rejected: drop the HL and its name loops.
+                self.dropped_segments += len(block.segments)
+                self.renumber = True
+            else:
+                # No claims beneath it at all: it stays, as it came.
+                self.stack.append(block)
+                self._flush_path()
+                self.stack.pop()
+
+    def _flush_path(self) -> None:
+        self._flush_header()
+        for block in self.stack:
+            if not block.written:
+                self._write_block(block)
+
+    def _write_block(self, block: _Block) -> None:
+        self.hl_written += 1
+        hl = block.hl
+        if self.renumber:
+            block.new_id = str(self.hl_written)
+            elements = list(hl.elements)
+            while len(elements) < 3:
+                elements.append("")
+            elements[1] = block.new_id
+            elements[2] = block.parent.new_id if block.parent is not None else ""
+            if elements[1:3] != hl.elements[1:3]:
+                hl = hl.with_elements(elements)
+        else:
+            block.new_id = hl.get(1)
+        block.written = True
+        self._emit(hl)
+        for seg in block.segments[1:]:
+            self._emit(seg)
+        block.segments.clear()
+
+    def _flush_header(self) -> None:
+        if not self.header_written:
+            self.header_written = True
+            self.w._flush_envelope()
+            for seg in self.header:
+                self._emit(seg)
+            self.header.clear()
+
+    def _emit(self, seg: Segment) -> None:
+        self.w._write(seg.raw)
+        self.written += 1
