@@ -488,7 +488,7 @@ def test_oracle_flags_a_broken_277(tmp_path):
     data, _ = write([(c, reject(c, AUTH))])
     assert pyx12_validate(data, tmp_path).errors == []
     # Wrong SE01, a missing required segment, an unknown status code: each must be reported.
-    bad_count = data.replace(b"SE*", b"SE*9", 1)
+    bad_count = data.replace(b"\nSE*", b"\nSE*9", 1)
     no_dtp = data.replace(b"DTP*009*D8*20250103~\n", b"")
     bad_code = data.replace(b"A7:252:PR", b"A7:796:PR")
     for broken in (bad_count, no_dtp, bad_code):
@@ -508,6 +508,11 @@ def test_errors_and_context_manager(tmp_path):
         AckWriter(io.BytesIO(), control_number_start=0)
     with pytest.raises(ValueError, match="cannot be used"):
         AckWriter(io.BytesIO(), delimiters=Delimiters(element=b"*", component=b".", segment=b"~"))
+    # A newline terminator: no extra newline (it would make empty segments).
+    data, _ = write([(placed, reject(placed, AUTH))],
+                    delimiters=Delimiters(element=b"*", component=b":", segment=b"\n"))
+    assert b"\n\n" not in data and data.endswith(b"IEA*1*000000001\n")
+    assert [s[0] for s in segments(data)][:3] == ["ISA", "GS", "ST"]
     # An exception mid-stream keeps what was complete and closes its envelopes.
     feed = Feed()
     t1, t2 = txn_info(st="0001"), txn_info(st="0002")

@@ -62,8 +62,8 @@ _LEN_CODE = 3  # STC01-1/-3 and friends
 _LEN_STATUS = 30  # STC01-2
 _LEN_APP = 15  # GS02/GS03, ISA06/ISA08
 
-# X12 5010 extended character set (what pyx12 accepts in AN/ID elements), minus nothing yet:
-# the delimiters in use are removed per writer.
+# The X12 5010 extended character set (what pyx12 accepts in AN/ID elements); each writer
+# removes its own delimiters from it.
 _EXTENDED = frozenset(
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
     "!\"&'()*+,-./:;?= %~@[]_{}\\|<>^`#$"
@@ -263,12 +263,16 @@ class AckWriter:
             return
         # The transaction in progress may be incomplete: drop it, but close the envelopes of
         # what was already written so that the output stays well-formed.
+        # If `out` itself failed, the original exception is the one worth seeing.
+        self._closed = True
         if self._txn is not None:
             self._txn.claims.close()
             self._txn.runs.close()
             self._txn = None
-        self._close_interchange()
-        self._closed = True
+        try:
+            self._close_interchange()
+        except Exception:  # noqa: BLE001 - already propagating `exc`
+            pass
 
     # -- transactions --------------------------------------------------------------------
     def _start_transaction(self, key: tuple[str, str, str, int], info: TransactionInfo) -> _Transaction:
