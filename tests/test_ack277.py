@@ -527,6 +527,23 @@ def test_errors_and_context_manager(tmp_path):
     assert b"K1" in buf.getvalue() and b"K2" not in buf.getvalue()
 
 
+def test_discarded_transaction_is_not_acknowledged(tmp_path):
+    feed = Feed()
+    t1, t2, t3 = (txn_info(st=n, bht=f"B{n}") for n in ("0001", "0002", "0003"))
+    c1, c2, c3 = feed.place(claim_p("D1"), t1), feed.place(claim_p("D2"), t2), feed.place(claim_p("D3"), t3)
+    buf = io.BytesIO()
+    with AckWriter(buf, now=NOW) as w:
+        w.add(c1, reject(c1, AUTH))
+        w.add(c2, reject(c2, AUTH))
+        w.discard_transaction()  # t2 was unreadable after D2: passed through, not acknowledged
+        w.add(c3, reject(c3, AUTH))
+    data = buf.getvalue()
+    assert_pyx12_valid(data, tmp_path, 2)
+    sets = check_structure(data)
+    assert [find(ts, "TRN", "2")[0][2] for ts in sets] == ["B0001", "B0003"]
+    assert b"D2" not in data and w.claims_reported == 2
+
+
 _text = st.text(alphabet=st.characters(min_codepoint=1, max_codepoint=0x24F), max_size=80)
 
 

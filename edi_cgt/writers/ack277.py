@@ -241,6 +241,17 @@ class AckWriter:
         if rejected:
             txn.rejected_reported += 1
 
+    def discard_transaction(self) -> None:
+        """Forget the claims added since the current input transaction began.
+
+        For a transaction that turned out unreadable part-way and is passed through untouched:
+        none of its claims is acknowledged.
+        """
+        txn, self._txn = self._txn, None
+        if txn is not None:
+            txn.claims.close()
+            txn.runs.close()
+
     def close(self) -> None:
         """Write the last transaction and the open GE/IEA. Does not close `out`."""
         if self._closed:
@@ -265,10 +276,7 @@ class AckWriter:
         # what was already written so that the output stays well-formed.
         # If `out` itself failed, the original exception is the one worth seeing.
         self._closed = True
-        if self._txn is not None:
-            self._txn.claims.close()
-            self._txn.runs.close()
-            self._txn = None
+        self.discard_transaction()
         try:
             self._close_interchange()
         except Exception:  # noqa: BLE001 - already propagating `exc`
