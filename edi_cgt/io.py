@@ -64,36 +64,41 @@ def read_chunks(source: str | os.PathLike, chunk_size: int = CHUNK_SIZE) -> Iter
 
 def _gunzip(stream: BinaryIO, head: bytes, name: str, chunk_size: int) -> Iterator[bytes]:
     # Concatenated gzip members (cat a.gz b.gz) are decoded one after the other.
-    pending = head
     decomp = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    data = head
+    in_member = True
     try:
         while True:
-            data = pending or stream.read(chunk_size)
-            pending = b""
             if not data:
-                break
-            while data:
-                out = decomp.decompress(data, chunk_size)
+                data = stream.read(chunk_size)
+                if not data:
+                    break
+            if not in_member:
+                if data[:2] != _GZIP_MAGIC[: len(data[:2])]:
+                    if data.strip(b"\x00"):
+                        raise InputError(f"{name}: trailing garbage after gzip data")
+                    data = b""
+                    continue
+                decomp = zlib.decompressobj(16 + zlib.MAX_WBITS)
+                in_member = True
+            out = decomp.decompress(data, chunk_size)
+            if out:
+                yield out
+            while decomp.unconsumed_tail:
+                out = decomp.decompress(decomp.unconsumed_tail, chunk_size)
                 if out:
                     yield out
-                while decomp.unconsumed_tail:
-                    out = decomp.decompress(decomp.unconsumed_tail, chunk_size)
-                    if out:
-                        yield out
-                if decomp.eof:
-                    data = decomp.unused_data
-                    decomp = zlib.decompressobj(16 + zlib.MAX_WBITS)
-                    if data[:2] != _GZIP_MAGIC:
-                        if data.strip(b"\x00"):
-                            raise InputError(f"{name}: trailing garbage after gzip data")
-                        data = b""
-                else:
-                    data = b""
-        tail = decomp.flush()
-        if tail:
-            yield tail
-        if not decomp.eof:
-            raise InputError(f"{name}: gzip data is truncated (the archive ends early)")
+            if decomp.eof:
+                in_member = False
+                data = decomp.unused_data
+            else:
+                data = b""
+        if in_member:
+            tail = decomp.flush()
+            if tail:
+                yield tail
+            if not decomp.eof:
+                raise InputError(f"{name}: gzip data is truncated (the archive ends early)")
     except zlib.error as exc:
         raise InputError(f"{name}: corrupt gzip data: {exc}") from None
 

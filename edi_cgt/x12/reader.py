@@ -136,7 +136,6 @@ def iter_segments(
                 if need_more and more():
                     continue
                 break
-            at_start = False
             lead = buf[pos:scan]
             if scan >= len(buf):
                 if not seen_interchange:
@@ -150,12 +149,14 @@ def iter_segments(
                 raise X12SyntaxError(
                     _explain_non_isa(buf[scan : scan + 40], seen_interchange), segment_number=number, where=where
                 )
-            delims = detect_delimiters(buf[scan : scan + ISA_LENGTH], segment_number=number, where=where)
-            last_delims = delims
-            seen_interchange = True
+            found = detect_delimiters(buf[scan : scan + ISA_LENGTH], segment_number=number, where=where)
             data_end = scan + ISA_LENGTH - 1
-            tail_end = _skip_blank(buf, data_end + 1, delims)
-            # (the buffer holds at least one byte past the ISA unless at EOF, see need_more)
+            tail_end = _skip_blank(buf, data_end + 1, found)
+            if tail_end == len(buf) and more():
+                continue  # the line break after the ISA may go on in the next chunk
+            delims = last_delims = found
+            seen_interchange = True
+            at_start = False
             yield Segment(buf[scan:data_end], buf[data_end:tail_end], number, delims, lead)
             number += 1
             pos = tail_end
