@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, BinaryIO, Protocol
@@ -27,13 +27,15 @@ from .x12.envelope import Envelope, EnvelopeIssue
 from .x12.errors import TransactionError
 from .x12.reader import Segment, iter_segments
 
-__all__ = ["FilterStats", "AckSink", "run_filter", "SPOOL_MEMORY"]
+__all__ = ["FilterStats", "ClaimSink", "run_filter", "SPOOL_MEMORY"]
 
 SPOOL_MEMORY = 8 << 20  # bytes of one transaction kept in memory before spilling to disk
 _ENVELOPE_IDS = frozenset({"ISA", "GS", "GE", "IEA"})
 
 
-class AckSink(Protocol):
+class ClaimSink(Protocol):
+    """Receives every decided claim (the 277CA writer, replay summaries)."""
+
     def add(self, claim: Claim, decision: Decision) -> None: ...
 
     def discard_transaction(self) -> None:
@@ -81,7 +83,7 @@ def run_filter(
     *,
     out: BinaryIO,
     decide: Callable[[Claim], Decision],
-    ack: AckSink | None = None,
+    sinks: Sequence[ClaimSink] = (),
     where: str = "",
     on_event: Callable[..., None] | None = None,
 ) -> FilterStats:
@@ -109,7 +111,7 @@ def run_filter(
         note(env.feed(seg))
         if seg.data and seg.id == "ST":
             pending, claims_before = _transaction(
-                seg, segments, env, writer, decide, ack, stats, emit, note, where, claims_before
+                seg, segments, env, writer, decide, sinks, stats, emit, note, where, claims_before
             )
             continue
         writer.envelope(seg)
@@ -125,7 +127,7 @@ def _transaction(
     env: Envelope,
     writer: CleanWriter,
     decide: Callable[[Claim], Decision],
-    ack: AckSink | None,
+    sinks: Sequence[ClaimSink],
     stats: FilterStats,
     emit: Callable[..., None],
     note: Callable[[list[EnvelopeIssue]], None],
@@ -163,8 +165,8 @@ def _transaction(
                 decision = decide(claim)
                 keep.append(0 if decision.rejected else 1)
                 _tally(tally, rejected_events, claim, decision, st)
-                if ack is not None:
-                    ack.add(claim, decision)
+                for sink in sinks:
+                    sink.add(claim, decision)
         if seg.data[:2] == b"SE" and seg.id == "SE":
             break
         seg = next(segments, None)
@@ -186,8 +188,9 @@ def _transaction(
     if walker is None or error is not None:
         # Not an 837, or not readable as claims: pass it through untouched, count its claims.
         if error is not None:
-            if ack is not None and walker is not None and tally.claims_in:
-                ack.discard_transaction()
+            if walker is not None and tally.claims_in:
+                for sink in sinks:
+                    sink.discard_transaction()
             stats.transactions_passed_through += 1
             stats.unevaluated += clm_count
             stats.claims_in += clm_count
