@@ -59,7 +59,7 @@ class FilterStats:
     warnings: int = 0
     envelope_issues: int = 0
     seconds: float = 0.0
-    by_rule: dict[str, int] = field(default_factory=dict)
+    by_rule: dict[str, int] = field(default_factory=dict)  # rejected claims per error rule
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -227,7 +227,7 @@ def _tally(t: FilterStats, events: list[dict[str, Any]], claim: Claim, decision:
     if decision.rejected:
         t.rejected += 1
         t.charges_rejected += claim.total_charge
-        for rule in decision.rule_ids:
+        for rule in {f.rule_id for f in decision.errors}:
             t.by_rule[rule] = t.by_rule.get(rule, 0) + 1
         events.append({
             "claim_id": claim.claim_id,

@@ -58,24 +58,68 @@ def fail(message: str, *, status: int = EXIT_BAD_INPUT, **fields: Any) -> "click
     return click.exceptions.Exit(status)
 
 
-def handle_errors(func: Callable) -> Callable:
-    """Turn the project's exceptions into a message and exit status 2."""
+def _known_errors() -> tuple[type[BaseException], ...]:
     from ..io import InputError
     from ..x12.errors import X12Error
 
+    errors: list[type[BaseException]] = [X12Error, InputError]
+    try:
+        from ..policy.safexml import PolicyError
+        from ..policy.site import SiteError
+
+        errors += [PolicyError, SiteError]
+    except ImportError:  # pragma: no cover - policy package incomplete
+        pass
+    return tuple(errors)
+
+
+class Interrupted(Exception):
+    """SIGTERM/SIGINT arrived: unwind so that temporary outputs are discarded."""
+
+    def __init__(self, signum: int) -> None:
+        self.signum = signum
+        super().__init__(signum)
+
+
+def install_signal_handlers() -> None:
+    """Turn SIGTERM and SIGINT into Interrupted, so `with` blocks roll back their outputs."""
+    import signal
+
+    def handler(signum: int, frame: Any) -> None:
+        raise Interrupted(signum)
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        try:
+            signal.signal(sig, handler)
+        except (ValueError, OSError):  # not the main thread
+            pass
+
+
+def handle_errors(func: Callable) -> Callable:
+    """Turn the project's exceptions into a message and a documented exit status."""
+
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        known = _known_errors()
         try:
             return func(*args, **kwargs)
-        except (X12Error, InputError) as exc:
+        except known as exc:
             raise fail(str(exc)) from None
         except BrokenPipeError:
-            # The reader of our stdout went away (`| head`): stop quietly, like cat does.
+            # The reader of our stdout went away (`| head`): say so once, exit non-zero.
             _silence_stdout()
-            raise click.exceptions.Exit(EXIT_BAD_INPUT) from None
-        except KeyboardInterrupt:
-            click.echo("edi-cgt: interrupted; no output file was written", err=True)
-            raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
+            raise fail("output pipe closed by the reader (broken pipe); output is incomplete") from None
+        except (KeyboardInterrupt, Interrupted) as exc:
+            import signal
+
+            signum = exc.signum if isinstance(exc, Interrupted) else signal.SIGINT
+            name = signal.Signals(signum).name
+            log().error("interrupted", signal=name)
+            click.echo(f"edi-cgt: interrupted by {name}; no output file was written", err=True)
+            raise click.exceptions.Exit(128 + signum) from None
+        except OSError as exc:
+            target = f" {exc.filename}" if getattr(exc, "filename", None) else ""
+            raise fail(f"cannot write output{target}: {exc.strerror or exc}") from None
 
     return wrapper
 

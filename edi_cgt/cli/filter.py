@@ -1,0 +1,94 @@
+# `edi-cgt filter`: clean 837 out, 277CA of rejections out; pipe-safe.
+from __future__ import annotations
+
+import datetime as dt
+
+import click
+
+from ._common import (
+    EXIT_OK,
+    EXIT_PASSED_THROUGH,
+    EXIT_REJECTED,
+    handle_errors,
+    install_signal_handlers,
+    log,
+)
+
+_DATE = click.DateTime(formats=["%Y-%m-%d"])
+
+
+@click.command("filter")
+@click.argument("input_", metavar="[INPUT]", default="-", type=click.Path(allow_dash=True, dir_okay=False))
+@click.option("-o", "--output", default="-", show_default=True, type=click.Path(allow_dash=True, dir_okay=False),
+              help="Where the clean 837 goes ('-' = stdout).")
+@click.option("--rejects", required=True, type=click.Path(allow_dash=True, dir_okay=False),
+              help="Where the 277CA (005010X214) goes. Required.")
+@click.option("--ack-all", is_flag=True, help="Acknowledge every claim in the 277CA (accepted ones A2:20/WQ).")
+@click.option("--site", "site_path", type=click.Path(exists=True, dir_okay=False),
+              help="Site settings (TOML): payer ids by program, facility NPI rosters.")
+@click.option("--policy", "policy_path", type=click.Path(exists=True, dir_okay=False),
+              help="Policy file (default: the built-in Medi-Cal CGT policy, July 2025).")
+@click.option("--as-of", type=_DATE, help="Evaluate every claim as if on this date (YYYY-MM-DD).")
+@click.option("--strict", is_flag=True,
+              help="Treat a transaction that cannot be read as claims as fatal (exit 2) instead of passing it through.")
+@click.pass_context
+@handle_errors
+def filter_(ctx: click.Context, input_: str, output: str, rejects: str, ack_all: bool, site_path: str | None,
+            policy_path: str | None, as_of: dt.datetime | None, strict: bool) -> None:
+    """Pass clean claims on, pull policy rejections out into a 277CA.
+
+    Reads one 837P/837I INPUT (a path, a .gz, or '-' for stdin), applies the policy
+    to every claim and writes two outputs:
+
+    \b
+      - the clean 837: the input minus rejected claims, same delimiters and
+        control numbers, HL numbers and SE/GE/IEA counts fixed. When nothing
+        is rejected it is byte-for-byte the input;
+      - the 277CA: one 277 per input transaction with a rejection (every claim
+        with --ack-all), status codes and the policy passage in STC12.
+
+    \b
+    Examples:
+      cat in.837 | edi-cgt filter --rejects out.277 > clean.837
+      edi-cgt filter in.837.gz -o clean.837 --rejects out.277 --site site.toml
+
+    \b
+    Every claim that goes in comes out once: in the clean 837 or in the 277CA
+    (or, if its transaction could not be read, passed through unchanged and
+    logged). Files are written to a temporary name and renamed when complete;
+    on any error or signal no partial file is left. Logs (JSON on stderr) carry
+    claim ids and control numbers, never member names, ids or birth dates.
+
+    \b
+    Exit status: 0 nothing rejected; 1 some claims rejected (outputs complete);
+    2 bad input, usage or an output that could not be written (no file left);
+    3 some transactions were passed through unread (outputs complete).
+    """
+    from ..decider import DeciderConfig, make_decider
+    from ..io import AtomicOutput, describe_source, read_chunks
+    from ..pipeline import run_filter
+    from ..writers.ack277 import AckWriter
+
+    install_signal_handlers()
+    where = describe_source(input_)
+    decide = make_decider(DeciderConfig(policy_path, site_path, as_of.date() if as_of else None))
+    logger = log()
+
+    def on_event(name: str, **fields: object) -> None:
+        if name == "transaction_passed_through" and strict:
+            from ..x12.errors import TransactionError
+
+            raise TransactionError(str(fields.get("problem")), segment_number=fields.get("segment"), where=where)  # type: ignore[arg-type]
+        level = "warning" if name in ("transaction_passed_through", "envelope_issue") else "info"
+        getattr(logger, level)(name, **fields)
+
+    with AtomicOutput(rejects) as ack_out, AtomicOutput(output) as clean_out:
+        with AckWriter(ack_out.stream, ack_all=ack_all, include_phi=True) as ack:
+            stats = run_filter(read_chunks(input_), out=clean_out.stream, decide=decide, sinks=[ack], where=where,
+                               on_event=on_event)
+    summary = stats.as_dict()
+    summary["by_rule"] = dict(sorted(stats.by_rule.items()))
+    logger.info("summary", **summary)
+    if stats.transactions_passed_through:
+        ctx.exit(EXIT_PASSED_THROUGH)
+    ctx.exit(EXIT_REJECTED if stats.rejected else EXIT_OK)
