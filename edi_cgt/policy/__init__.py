@@ -13,7 +13,7 @@ from .model import Policy, PolicyDocument, PolicyView, RuleSpec, Therapy
 from .registry import REGISTRY, Context, rule
 from .render import CheckRow, check_rows, render_check_table, render_policy_text
 from .safexml import PolicyError, Problem
-from .site import SiteError, SiteSettings, load_site, npi_is_valid
+from .site import SiteError, SiteSettings, load_site, npi_is_valid, parse_site, parse_site_text
 
 __all__ = [
     "AckCode",
@@ -45,6 +45,8 @@ __all__ = [
     "load_policy",
     "load_site",
     "npi_is_valid",
+    "parse_site",
+    "parse_site_text",
     "render_check_table",
     "render_policy_text",
     "rule",

@@ -83,7 +83,7 @@ def setting_not_allowed(ctx: Context) -> Iterator:
             names = " or ".join(ctx.policy.settings[s].name.lower() for s in allowed if s != _CAH_SETTING)
             yield from _emit(
                 ctx.finding(
-                    f"{therapy.label} may only be billed by {names}; this claim is {ctx.place(line)}",
+                    f"{therapy.label} billing is restricted to {names}; this claim is {ctx.place(line)}",
                     line=line,
                     cite=therapy.indications[0].cite,
                 )

@@ -70,12 +70,17 @@ def parse_xml_bytes(data: bytes, source: str) -> etree._ElementTree:
         tree = etree.ElementTree(etree.fromstring(data, safe_parser()))
     except etree.XMLSyntaxError as exc:
         raise PolicyError([Problem(source, exc.lineno or None, f"not well-formed XML: {exc.msg}")]) from None
+    check_tree(tree, source)
+    return tree
+
+
+def check_tree(tree: etree._ElementTree, source: str) -> None:
+    """Refuse a parsed document that has a DTD or entity references (defence in depth)."""
     if tree.docinfo.internalDTD is not None or tree.docinfo.doctype:
         raise PolicyError([Problem(source, 1, "refused: a DOCTYPE declaration is not allowed in a policy file")])
     for node in tree.iter():
         if isinstance(node, etree._Entity):
             raise PolicyError([Problem(source, node.sourceline, "refused: entity references are not allowed in a policy file")])
-    return tree
 
 
 def read_xml_file(path: str | Path) -> etree._ElementTree:

@@ -19,7 +19,7 @@ from typing import Any, Mapping
 from .findings import ERROR, WARNING
 from .safexml import Problem
 
-__all__ = ["SiteSettings", "SiteError", "load_site", "parse_site", "npi_is_valid", "PAYER_KEYS", "ROSTER_KEYS", "OPTION_KEYS", "OFF"]
+__all__ = ["SiteSettings", "SiteError", "load_site", "parse_site", "parse_site_text", "npi_is_valid", "PAYER_KEYS", "ROSTER_KEYS", "OPTION_KEYS", "OFF"]
 
 MAX_SITE_BYTES = 1024 * 1024
 OFF = "off"
@@ -115,7 +115,8 @@ def parse_site(data: bytes, source: str = "<site>", policy: Any = None) -> SiteS
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         m = re.search(r"\(at line (\d+)", str(exc))
-        raise SiteError([Problem(source, int(m.group(1)) if m else None, f"not valid TOML: {exc}")]) from None
+        line = int(m.group(1)) if m else (text.count("\n") or 1) if "end of document" in str(exc) else None
+        raise SiteError([Problem(source, line, f"not valid TOML: {exc}")]) from None
     problems: list[Problem] = []
 
     def bad(msg: str, *needles: str) -> None:
@@ -176,6 +177,11 @@ def parse_site(data: bytes, source: str = "<site>", policy: Any = None) -> SiteS
     if "severity" in kwargs:
         kwargs["severity"] = MappingProxyType(dict(kwargs["severity"]))
     return SiteSettings(source=source, **kwargs)
+
+
+def parse_site_text(text: str, source: str = "<site>", policy: Any = None) -> SiteSettings:
+    """parse_site for a str (tests, inline settings)."""
+    return parse_site(text.encode("utf-8"), source, policy)
 
 
 def _rules_of(policy: Any) -> Mapping[str, Any]:
