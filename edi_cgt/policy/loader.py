@@ -249,7 +249,7 @@ def _therapy(t: etree._Element) -> Therapy:
         descriptor=_text(t.find("descriptor")) or "",
         units=Units(u.get("basis"), max_units, u.get("confidence"), u.get("severity"), _text(u.find("note"))),
         indications=tuple(
-            Indication(i.get("section"), i.get("heading"), _codes(i.get("families")), _codes(i.get("settings")), _cite(i))
+            Indication(i.get("section"), i.get("heading"), _codes(i.get("disease")), _codes(i.get("families")), _codes(i.get("settings")), _cite(i))
             for i in t.iterfind("indication")
         ),
         cite=_cite(t),
@@ -268,7 +268,7 @@ def _program(p: etree._Element) -> object:
             to_program=p.get("to-program"),
             cite=_cite(p),
             products=tuple(
-                CarveOutProduct(x.get("code"), _date(x.get("from")), x.get("confidence"), x.get("severity"), _text(x.find("note")))  # type: ignore[arg-type]
+                CarveOutProduct(x.get("code"), _date(x.get("from")), x.get("confidence"), x.get("severity"), _text(x.find("note")), _date(x.get("firm-from")))  # type: ignore[arg-type]
                 for x in p.iterfind("product")
             ),
             note=note,
@@ -353,7 +353,7 @@ def _check_document(doc: PolicyDocument, view: PolicyView, registry, roster_keys
             yield bad(c.line, f"code {c.code}: from {c.start} is after to {c.end}")
     for t in doc.therapies.values():
         for ind in t.indications:
-            for fam in ind.families:
+            for fam in ind.disease + ind.families:
                 if fam not in view.families:
                     yield bad(t.line, f"therapy {t.code}: unknown diagnosis family '{fam}'")
             for st in ind.settings:
@@ -372,6 +372,8 @@ def _check_document(doc: PolicyDocument, view: PolicyView, registry, roster_keys
                 if prog not in payer_keys:
                     yield bad(line, f"carve-out '{p.id}': '{prog}' is not a site [payers] key ({', '.join(sorted(payer_keys))})")
             for prod in p.products:
+                if prod.firm_from is not None and prod.firm_from < prod.start:
+                    yield bad(line, f"carve-out '{p.id}': {prod.code} firm-from {prod.firm_from} is before its from {prod.start}")
                 if prod.code not in view.therapies:
                     yield bad(line, f"carve-out '{p.id}': {prod.code} is not a therapy of this policy")
         elif isinstance(p, Rems):

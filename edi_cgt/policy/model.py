@@ -144,7 +144,8 @@ class Units:
 class Indication:
     section: str  # stable id of the policy section, e.g. "sickle-cell-disease"
     heading: str
-    families: tuple[str, ...]
+    disease: tuple[str, ...]  # families of the disease the section names
+    families: tuple[str, ...]  # the product's labeled indications within it
     settings: tuple[str, ...]  # empty: no setting restriction
     cite: Cite
 
@@ -171,6 +172,10 @@ class Therapy:
         return tuple(dict.fromkeys(f for i in self.indications for f in i.families))
 
     @property
+    def disease_families(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(f for i in self.indications for f in i.disease))
+
+    @property
     def settings(self) -> tuple[str, ...]:
         """Union of allowed settings; empty when any indication has no restriction."""
         if any(not i.settings for i in self.indications):
@@ -189,6 +194,13 @@ class CarveOutProduct:
     confidence: str
     severity: str | None = None
     note: str | None = None
+    firm_from: _dt.date | None = None  # from this date of service on, the rule's own severity
+
+    def severity_on(self, day: _dt.date) -> str | None:
+        """The product's severity override for `day` (None: use the rule's)."""
+        if self.firm_from is not None and day >= self.firm_from:
+            return None
+        return self.severity
 
 
 @dataclass(frozen=True, slots=True)

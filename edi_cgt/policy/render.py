@@ -13,7 +13,7 @@ from ..claims.model import Claim
 from .findings import Decision
 from .model import Bundle, CarveOut, Companion, Policy, PolicyView, Rems
 
-__all__ = ["render_policy_text", "policy_rows", "CheckRow", "check_rows", "render_check_table", "table"]
+__all__ = ["render_policy_text", "policy_rows", "CheckRow", "CHECK_HEADER", "check_rows", "render_check_table", "table"]
 
 
 def table(header: Sequence[str], rows: Iterable[Sequence[str]], max_width: int = 60) -> str:

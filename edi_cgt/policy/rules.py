@@ -229,11 +229,30 @@ def units_over_max(ctx: Context) -> Iterator:
             )
 
 
+@rule("CGT-DIAGNOSIS-OUTSIDE-SECTION")
+def diagnosis_outside_section(ctx: Context) -> Iterator:
+    for line, therapy in ctx.cgt_lines():
+        disease = therapy.disease_families
+        if not disease or ctx.diagnosis_in(disease):
+            continue
+        fams = [ctx.policy.families[f] for f in disease if f in ctx.policy.families]
+        firm = all(f.confidence == "V" for f in fams)
+        have = ", ".join(ctx.claim.diagnosis_codes) or "none"
+        yield from _emit(
+            ctx.finding(
+                f"{therapy.label} is billed for {' or '.join(f.name.lower() for f in fams)}; no diagnosis on the claim ({have}) is one",
+                line=line,
+                severity=None if firm else "warning",
+                cite=therapy.indications[0].cite,
+            )
+        )
+
+
 @rule("CGT-DIAGNOSIS-NOT-INDICATED")
 def diagnosis_not_indicated(ctx: Context) -> Iterator:
     for line, therapy in ctx.cgt_lines():
-        if ctx.diagnosis_in(therapy.families):
-            continue
+        if ctx.diagnosis_in(therapy.families) or not ctx.diagnosis_in(therapy.disease_families):
+            continue  # fine, or already reported as outside the section
         names = ", ".join(ctx.policy.families[f].name for f in therapy.families if f in ctx.policy.families)
         have = ", ".join(ctx.claim.diagnosis_codes) or "none"
         yield from _emit(
@@ -296,7 +315,7 @@ def scd_carve_out(ctx: Context) -> Iterator:
                     f"{therapy.label} for sickle cell disease on or after {product.start} is carved out of managed care: "
                     f"bill Medi-Cal fee-for-service, not the plan (payer {ctx.claim.payer.payer_id})",
                     line=line,
-                    severity=product.severity,
+                    severity=product.severity_on(ctx.day(line)),
                     cite=prog.cite,
                 )
             )
