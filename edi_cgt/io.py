@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import gzip
 import os
 import sys
@@ -34,6 +35,8 @@ def read_chunks(source: str | os.PathLike, chunk_size: int = CHUNK_SIZE) -> Iter
     """Yield the (decompressed) bytes of a path or '-' in chunks of at most `chunk_size`."""
     name = describe_source(source)
     if str(source) == "-":
+        if sys.stdin is None:  # started with stdin closed (`<&-`)
+            raise InputError(f"{name}: cannot read: standard input is closed")
         stream: BinaryIO = sys.stdin.buffer
         close = False
     else:
@@ -116,6 +119,8 @@ class AtomicOutput:
         self._tmp: str | None = None
         self.stream: BinaryIO
         if self.path == "-":
+            if sys.stdout is None:  # started with stdout closed (`>&-`)
+                raise OSError(errno.EBADF, "standard output is closed", "<stdout>")
             self.stream = sys.stdout.buffer
         else:
             target = Path(self.path)
