@@ -10,6 +10,7 @@ import contextlib
 import errno
 import gzip
 import os
+import stat
 import sys
 import tempfile
 import zlib
@@ -17,7 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-__all__ = ["InputError", "read_chunks", "describe_source", "AtomicOutput", "CHUNK_SIZE"]
+__all__ = ["InputError", "read_chunks", "describe_source", "AtomicOutput", "AtomicOutputs", "CHUNK_SIZE"]
 
 CHUNK_SIZE = 1 << 20
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -109,39 +110,84 @@ def _gunzip(stream: BinaryIO, head: bytes, name: str, chunk_size: int) -> Iterat
 class AtomicOutput:
     """A binary output that appears at `path` only when closed successfully.
 
-    `path` '-' writes straight to stdout (streamed; nothing to roll back). Use as a context
-    manager: an exception inside the block discards the temporary file.
+    `path` '-' writes straight to stdout (streamed; nothing to roll back), and so does a path
+    that names an existing device, FIFO or socket (`-o /dev/null`, a named pipe): those cannot
+    be replaced by a rename, and replacing them would be wrong. A symbolic link is followed, so
+    the file it points to is the one replaced. Use as a context manager: an exception inside the
+    block, or a failure while committing (a full disk shows up at flush or fsync), discards the
+    temporary file.
     """
 
     def __init__(self, path: str | os.PathLike, *, mode: int = 0o644) -> None:
         self.path = str(path)
         self._mode = mode
         self._tmp: str | None = None
+        self._direct = False  # writing straight to a device, FIFO or socket
         self.stream: BinaryIO
         if self.path == "-":
             if sys.stdout is None:  # started with stdout closed (`>&-`)
                 raise OSError(errno.EBADF, "standard output is closed", "<stdout>")
             self.stream = sys.stdout.buffer
-        else:
-            target = Path(self.path)
-            directory = target.parent if str(target.parent) else Path(".")
-            fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
-            self._tmp = tmp
-            self.stream = os.fdopen(fd, "wb", buffering=1 << 20)
+            return
+        real = os.path.realpath(self.path)
+        try:
+            st_mode = os.stat(real).st_mode
+        except OSError:
+            st_mode = None
+        if st_mode is not None and (stat.S_ISCHR(st_mode) or stat.S_ISFIFO(st_mode) or stat.S_ISSOCK(st_mode)
+                                    or stat.S_ISBLK(st_mode)):
+            try:
+                raw = open(real, "wb", buffering=1 << 20)  # noqa: SIM115 - closed in commit/discard
+            except OSError as exc:
+                raise OSError(exc.errno, exc.strerror, self.path) from None
+            self.stream = _NamedStream(raw, self.path)
+            self._direct = True
+            return
+        target = Path(real)
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        except OSError as exc:
+            raise OSError(exc.errno, exc.strerror, self.path) from None
+        self._tmp = tmp
+        self._target = str(target)
+        self.stream = _NamedStream(os.fdopen(fd, "wb", buffering=1 << 20), self.path)
 
     def write(self, data: bytes) -> int:
         return self.stream.write(data)
 
-    def commit(self) -> None:
-        if self._tmp is None:
+    def prepare(self) -> None:
+        """Flush everything to disk (or to the device); the target is not touched yet.
+
+        On failure the temporary file is discarded and the error is raised, naming the target.
+        """
+        try:
             self.stream.flush()
+            if self._tmp is not None:
+                os.fsync(self.stream.fileno())
+                self.stream.close()
+                os.chmod(self._tmp, self._mode & ~_umask())
+            elif self._direct:
+                self.stream.close()
+        except BaseException as exc:
+            self.discard()
+            if isinstance(exc, OSError) and not exc.filename and self.path != "-":
+                raise OSError(exc.errno, exc.strerror, self.path) from None
+            raise
+
+    def publish(self) -> None:
+        """Rename the prepared temporary file onto the target."""
+        if self._tmp is None:
             return
-        self.stream.flush()
-        os.fsync(self.stream.fileno())
-        self.stream.close()
-        os.chmod(self._tmp, self._mode & ~_umask())
-        os.replace(self._tmp, self.path)
+        try:
+            os.replace(self._tmp, self._target)
+        except BaseException:
+            self.discard()
+            raise
         self._tmp = None
+
+    def commit(self) -> None:
+        self.prepare()
+        self.publish()
 
     def discard(self) -> None:
         if self._tmp is not None:
@@ -150,6 +196,9 @@ class AtomicOutput:
             with contextlib.suppress(OSError):
                 os.unlink(self._tmp)
             self._tmp = None
+        elif self._direct:
+            with contextlib.suppress(OSError):
+                self.stream.close()
 
     def __enter__(self) -> "AtomicOutput":
         return self
@@ -159,6 +208,84 @@ class AtomicOutput:
             self.commit()
         else:
             self.discard()
+
+
+class _NamedStream:
+    """A binary file whose OSErrors name the output the user asked for, not a temporary file."""
+
+    __slots__ = ("_f", "_name")
+
+    def __init__(self, f: BinaryIO, name: str) -> None:
+        self._f = f
+        self._name = name
+
+    def _fail(self, exc: OSError) -> OSError:
+        return OSError(exc.errno, exc.strerror, self._name)
+
+    def write(self, data: bytes) -> int:
+        try:
+            return self._f.write(data)
+        except OSError as exc:
+            raise self._fail(exc) from None
+
+    def flush(self) -> None:
+        try:
+            self._f.flush()
+        except OSError as exc:
+            raise self._fail(exc) from None
+
+    def fileno(self) -> int:
+        return self._f.fileno()
+
+    def close(self) -> None:
+        try:
+            self._f.close()
+        except OSError as exc:
+            raise self._fail(exc) from None
+
+    @property
+    def closed(self) -> bool:
+        return self._f.closed
+
+
+class AtomicOutputs:
+    """Several AtomicOutputs that appear together or not at all.
+
+    Every output is prepared (flushed and synced: where a full disk or a closed pipe shows up)
+    before any is renamed into place, so a failure on one leaves none of them behind:
+
+        with AtomicOutputs(rejects_path, clean_path) as (ack_out, clean_out):
+            ...
+    """
+
+    def __init__(self, *paths: str | os.PathLike) -> None:
+        self.outputs: list[AtomicOutput] = []
+        try:
+            for path in paths:
+                self.outputs.append(AtomicOutput(path))
+        except BaseException:
+            self._discard()
+            raise
+
+    def __enter__(self) -> tuple[AtomicOutput, ...]:
+        return tuple(self.outputs)
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is not None:
+            self._discard()
+            return
+        try:
+            for out in self.outputs:
+                out.prepare()
+            for out in self.outputs:
+                out.publish()
+        except BaseException:
+            self._discard()
+            raise
+
+    def _discard(self) -> None:
+        for out in self.outputs:
+            out.discard()
 
 
 def _umask() -> int:
