@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as _dt
 from dataclasses import dataclass, field
+from functools import cached_property
 from decimal import Decimal
 from types import MappingProxyType
 from typing import Mapping
@@ -376,6 +377,10 @@ class PolicyView:
 
     def trigger_codes(self) -> frozenset[str]:
         """Codes at least one of which a claim must carry for any rule to fire (see engine)."""
+        return self._triggers
+
+    @cached_property
+    def _triggers(self) -> frozenset[str]:
         codes: set[str] = set(self.therapies) | set(self.codes)
         for prog in self.programs.values():
             if isinstance(prog, Companion):
