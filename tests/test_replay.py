@@ -1,0 +1,414 @@
+# Replay over a generated archive: totals against run_filter file by file, engines and worker
+# counts agree, resume after an interruption, error rows, rejections.csv and no PHI in outputs.
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import os
+import random
+import re
+import signal
+import subprocess
+import sys
+import time
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from edi_cgt.bench.corpus import generate_corpus
+from edi_cgt.claims.model import Claim
+from edi_cgt.claims.stream import read_claims
+from edi_cgt.decider import DeciderConfig, make_decider
+from edi_cgt.io import read_chunks
+from edi_cgt.pipeline import run_filter
+from edi_cgt.policy.findings import Decision, Finding
+from edi_cgt.replay import (
+    ReplayConfig,
+    ack_path,
+    discover_inputs,
+    done_path,
+    error_reason,
+    replay_file,
+    replay_local,
+)
+from edi_cgt.x12.errors import X12SyntaxError
+
+from support import ROOT, run_cli
+
+N_FILES = 200
+SUMMARY_FILES = ("summary.json", "files.csv", "rejections.csv", "report.html")
+ODD_NAME = 'bad <b>&"name".837'
+
+
+# -- the archive -------------------------------------------------------------------------------
+def _corpus(seed: int, claims: int) -> bytes:
+    return b"".join(generate_corpus(seed, claims, cgt_share=0.3, claims_per_transaction=4))
+
+
+def _cut_inside(data: bytes, marker: bytes) -> bytes:
+    """`data` cut in the middle of the first segment that starts with `marker`."""
+    at = data.index(b"~" + marker) + 1 + len(marker) + 6
+    return data[:at]
+
+
+def _build_archive(root: Path) -> dict[str, object]:
+    rng = random.Random(20250701)
+    malformed: dict[str, str] = {}
+    for i in range(N_FILES):
+        sub = root / f"20{24 + i % 2}" / f"m{i % 12 + 1:02d}"
+        sub.mkdir(parents=True, exist_ok=True)
+        data = _corpus(1000 + i, rng.randint(6, 18))
+        if i % 9 == 4:  # two interchanges back to back
+            data += _corpus(5000 + i, rng.randint(3, 8))
+        if i % 5 == 1:
+            (sub / f"batch{i:03d}.837.gz").write_bytes(gzip.compress(data))
+        elif i % 31 == 7:  # gzip by content, not by name
+            (sub / f"batch{i:03d}.dat").write_bytes(gzip.compress(data))
+        else:
+            (sub / f"batch{i:03d}.837").write_bytes(data)
+    bad = root / "bad"
+    bad.mkdir()
+    good = _corpus(77, 8)
+    specimens = {
+        "no_isa.837": (b"this is not an X12 file~NM1*IL*1*TESTSUBJECT*ALPHA~", "ISA"),
+        "utf16.837": (good.decode("latin-1").encode("utf-16"), "UTF-16"),
+        # ends inside the subscriber's NM1: the reason must not quote the name
+        "truncated.837": (_cut_inside(good, b"NM1*IL"), "truncated"),
+        "truncated.837.gz": (gzip.compress(good)[:-40], "gzip"),
+        "empty.837": (b"", "empty"),
+        ODD_NAME: (b"<html>not edi</html>", "ISA"),
+    }
+    for name, (blob, why) in specimens.items():
+        (bad / name).write_bytes(blob)
+        malformed[str(bad / name)] = why
+    # An 837 whose last transaction has no SE: passed through (claims unevaluated), not an error.
+    cut = good[: good.rindex(b"~SE*") + 1]
+    (bad / "no_se.837").write_bytes(cut)
+    (root / ".hidden").write_bytes(b"skipped: hidden")
+    return {"malformed": malformed, "passed_through": str(bad / "no_se.837")}
+
+
+@pytest.fixture(scope="module")
+def archive(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    root = tmp_path_factory.mktemp("archive")
+    info = _build_archive(root)
+    info["root"] = root
+    info["paths"] = discover_inputs([str(root)])
+    return info
+
+
+@pytest.fixture(scope="module")
+def expected(archive: dict[str, object]) -> dict[str, object]:
+    """Each file through run_filter on its own, summed: the reference for every engine."""
+    decide = make_decider(DeciderConfig())
+    totals = dict.fromkeys(("claims_in", "accepted", "rejected", "unevaluated", "transactions",
+                            "transactions_passed_through"), 0)
+    charges_in = charges_rejected = Decimal(0)
+    by_rule: dict[str, int] = {}
+    errors: set[str] = set()
+    for path in archive["paths"]:  # type: ignore[union-attr]
+        try:
+            stats = run_filter(read_chunks(path), out=io.BytesIO(), decide=decide, where=path)
+        except Exception:  # noqa: BLE001 - the replay must report the same files as unreadable
+            errors.add(path)
+            continue
+        for k in totals:
+            totals[k] += getattr(stats, k)
+        charges_in += stats.charges_in
+        charges_rejected += stats.charges_rejected
+        for rule, n in stats.by_rule.items():
+            by_rule[rule] = by_rule.get(rule, 0) + n
+    return {"totals": totals, "charges_in": charges_in, "charges_rejected": charges_rejected,
+            "by_rule": by_rule, "errors": errors}
+
+
+@pytest.fixture(scope="module")
+def baseline(archive: dict[str, object], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One uninterrupted in-process run (--jobs 1) with the real policy."""
+    out = tmp_path_factory.mktemp("baseline")
+    replay_local(archive["paths"], ReplayConfig(str(out)), jobs=1)  # type: ignore[arg-type]
+    return out
+
+
+def _summary(out: Path) -> dict:
+    return json.loads((out / "summary.json").read_text())
+
+
+def _same_outputs(a: Path, b: Path) -> None:
+    for name in SUMMARY_FILES:
+        assert (a / name).read_bytes() == (b / name).read_bytes(), name
+    acks_a = {p.relative_to(a): p.stat().st_size for p in (a / "acks").rglob("*.277")}
+    acks_b = {p.relative_to(b): p.stat().st_size for p in (b / "acks").rglob("*.277")}
+    assert acks_a == acks_b  # same names and sizes (contents differ only in the creation time)
+
+
+# -- totals ------------------------------------------------------------------------------------
+def test_inputs_are_found_recursively_without_hidden_files(archive: dict[str, object]) -> None:
+    paths = archive["paths"]
+    assert len(paths) == N_FILES + len(archive["malformed"]) + 1  # type: ignore[arg-type]
+    assert not any("/." in p for p in paths)  # type: ignore[union-attr]
+    root = archive["root"]
+    assert discover_inputs([f"{root}/2024/**/*.837.gz"]) == [
+        p for p in paths if "/2024/" in p and p.endswith(".837.gz")]  # type: ignore[union-attr]
+
+
+def test_totals_equal_run_filter_per_file(baseline: Path, expected: dict[str, object]) -> None:
+    s = _summary(baseline)
+    t = s["totals"]
+    for k, v in expected["totals"].items():  # type: ignore[union-attr]
+        assert t[k] == v, k
+    assert Decimal(t["charges_in"]) == expected["charges_in"]
+    assert Decimal(t["charges_rejected"]) == expected["charges_rejected"]
+    assert t["rejected"] > 0 and t["accepted"] > 0 and t["unevaluated"] > 0
+    assert {r["key"]: r["rejected"] for r in s["by_rule"] if r["rejected"]} == expected["by_rule"]
+    assert t["claims_in"] == t["accepted"] + t["rejected"] + t["unevaluated"]
+    # Every evaluated claim is in exactly one month and one payer bucket; passed-through ones in none.
+    evaluated = t["accepted"] + t["rejected"]
+    for dim in ("by_month", "by_payer"):
+        assert sum(r["claims"] for r in s[dim]) == evaluated, dim
+        assert sum(r["rejected"] for r in s[dim]) == t["rejected"], dim
+    # Every rejected claim has at least one therapy code (these are all CGT rejections).
+    assert sum(r["rejected"] for r in s["by_therapy"]) >= t["rejected"]
+
+
+def test_unreadable_files_become_error_rows(baseline: Path, archive: dict[str, object],
+                                            expected: dict[str, object]) -> None:
+    s = _summary(baseline)
+    errors = {e["file"]: e["error"] for e in s["errors"]}
+    assert set(errors) == set(archive["malformed"]) == expected["errors"]  # type: ignore[arg-type]
+    for path, why in archive["malformed"].items():  # type: ignore[union-attr]
+        assert why.lower() in errors[path].lower(), (path, errors[path])
+        assert not os.path.exists(ack_path(ReplayConfig(str(baseline)), path))
+    assert s["totals"]["files_unreadable"] == len(errors)
+    files = (baseline / "files.csv").read_text().splitlines()
+    assert len(files) == 1 + len(archive["paths"])  # type: ignore[arg-type]
+
+
+def test_rejections_csv_has_one_row_per_rejected_claim(baseline: Path) -> None:
+    import csv
+
+    rows = list(csv.DictReader((baseline / "rejections.csv").open()))
+    s = _summary(baseline)
+    assert len(rows) == s["totals"]["rejected"]
+    assert sum(Decimal(r["charge"]) for r in rows) == Decimal(s["totals"]["charges_rejected"])
+    assert all(r["rules"] and r["hcpcs"] and r["claim_id"] and re.fullmatch(r"\d{4}-\d\d-\d\d", r["service_date"])
+               for r in rows)
+    per_file = {}
+    for r in rows:
+        per_file[r["file"]] = per_file.get(r["file"], 0) + 1
+    for line in list(csv.DictReader((baseline / "files.csv").open())):
+        assert per_file.get(line["file"], 0) == int(line["rejected"])
+        assert bool(line["ack"]) == (int(line["rejected"]) > 0)
+
+
+def test_jobs_1_and_2_give_identical_outputs(baseline: Path, archive: dict[str, object], tmp_path: Path) -> None:
+    run = replay_local(archive["paths"], ReplayConfig(str(tmp_path)), jobs=2)  # type: ignore[arg-type]
+    assert run.processed == len(archive["paths"]) and run.skipped == 0  # type: ignore[arg-type]
+    _same_outputs(baseline, tmp_path)
+
+
+# -- resume ------------------------------------------------------------------------------------
+def test_resume_after_partial_run_matches_uninterrupted(baseline: Path, archive: dict[str, object],
+                                                        tmp_path: Path) -> None:
+    paths = archive["paths"]
+    first = paths[::3]  # type: ignore[index]
+    replay_local(first, ReplayConfig(str(tmp_path)), jobs=2)
+    run = replay_local(paths, ReplayConfig(str(tmp_path)), jobs=2)  # type: ignore[arg-type]
+    assert run.skipped == len(first) and run.processed == len(paths) - len(first)  # type: ignore[arg-type]
+    _same_outputs(baseline, tmp_path)
+    again = replay_local(paths, ReplayConfig(str(tmp_path)), jobs=2)  # type: ignore[arg-type]
+    assert again.processed == 0
+    forced = replay_local(paths, ReplayConfig(str(tmp_path)), jobs=2, force=True)  # type: ignore[arg-type]
+    assert forced.processed == len(paths)  # type: ignore[arg-type]
+    _same_outputs(baseline, tmp_path)
+
+
+def test_sigterm_then_rerun_gives_the_uninterrupted_summary(baseline: Path, archive: dict[str, object],
+                                                            tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    cmd = [sys.executable, "-m", "edi_cgt", "replay", str(archive["root"]), "--out", str(out), "--jobs", "2"]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        if len(list((out / "done").glob("*/*.json"))) >= 3:
+            break
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + signal.SIGTERM, err.decode()[-2000:]
+    assert b"run the same command again to resume" in err
+    finished = len(list((out / "done").glob("*/*.json")))
+    assert 0 < finished < len(archive["paths"])  # type: ignore[arg-type]
+    assert not (out / "summary.json").exists()
+
+    again = run_cli("replay", str(archive["root"]), "--out", str(out), "--jobs", "2")
+    assert again.returncode == 3, again.stderr.decode()[-2000:]  # unreadable inputs in the archive
+    assert f"{finished:,} already done".encode() in again.stdout
+    _same_outputs(baseline, out)
+    assert not list(out.rglob("*.tmp"))
+
+
+def test_changed_input_is_replayed_again(archive: dict[str, object], tmp_path: Path) -> None:
+    src = Path(archive["paths"][0])  # type: ignore[index]
+    copy = tmp_path / "in" / src.name
+    copy.parent.mkdir()
+    copy.write_bytes(src.read_bytes())
+    cfg = ReplayConfig(str(tmp_path / "out"))
+    assert replay_local([str(copy)], cfg, jobs=1).processed == 1
+    assert replay_local([str(copy)], cfg, jobs=1).processed == 0
+    copy.write_bytes(src.read_bytes() + src.read_bytes())  # now two interchanges
+    again = replay_local([str(copy)], cfg, jobs=1)
+    assert again.processed == 1
+    assert replay_local([str(copy)], ReplayConfig(cfg.out_dir, ack_all=True), jobs=1).processed == 1
+
+
+# -- the CLI -----------------------------------------------------------------------------------
+def test_cli_matches_the_library_and_reports_exit_status(baseline: Path, archive: dict[str, object],
+                                                         tmp_path: Path) -> None:
+    res = run_cli("replay", str(archive["root"]), "--out", str(tmp_path), "--jobs", "2")
+    assert res.returncode == 3, res.stderr.decode()[-2000:]
+    _same_outputs(baseline, tmp_path)
+    assert b"\r" not in res.stderr  # no progress bar when stderr is not a terminal
+    events = [json.loads(line) for line in res.stderr.decode().splitlines() if line.startswith("{")]
+    assert sum(e["event"] == "input_unreadable" for e in events) == len(archive["malformed"])  # type: ignore[arg-type]
+    clean = tmp_path / "clean"
+    clean.mkdir()
+    good = [p for p in archive["paths"] if p.endswith(".837") and "/bad/" not in p][:3]  # type: ignore[union-attr]
+    for p in good:
+        (clean / Path(p).name).write_bytes(Path(p).read_bytes())
+    res = run_cli("replay", str(clean / "*.837"), "--out", str(tmp_path / "o2"), "--jobs", "1")
+    s = _summary(tmp_path / "o2")
+    assert s["totals"]["files"] == 3
+    assert res.returncode == (1 if s["totals"]["rejected"] else 0)
+
+
+def test_cli_usage_errors(tmp_path: Path) -> None:
+    res = run_cli("replay", str(tmp_path / "missing"), "--out", str(tmp_path / "o"))
+    assert res.returncode == 2 and b"no such file" in res.stderr
+    (tmp_path / "a.837").write_bytes(_corpus(1, 3))
+    res = run_cli("replay", str(tmp_path / "a.837"), "--out", str(tmp_path / "o"), "--master", "local[2]")
+    assert res.returncode == 2 and b"--engine spark" in res.stderr
+
+
+# -- PHI and the report ------------------------------------------------------------------------
+def _phi(paths: list[str]) -> tuple[set[str], set[str]]:
+    """(names and member ids, birth dates) of every readable input; birth dates that are also
+    a date of service somewhere are left out (a date alone does not identify anyone)."""
+    words: set[str] = set()
+    births: set[str] = set()
+    service: set[str] = set()
+    for path in paths:
+        try:
+            claims = list(read_claims(read_chunks(path), where=path))
+        except Exception:  # noqa: BLE001 - malformed inputs
+            continue
+        for c in claims:
+            for person in (c.subscriber, c.patient):
+                if person is None:
+                    continue
+                words.update(w for w in (person.last_name, person.member_id) if w)
+                if person.birth_date:
+                    births.add(person.birth_date.strftime("%Y%m%d"))
+            for ln in c.lines:
+                if ln.service_dates:
+                    service.update(d.strftime("%Y%m%d") for d in (ln.service_dates.start, ln.service_dates.end))
+            if c.statement_dates:
+                service.update(d.strftime("%Y%m%d") for d in (c.statement_dates.start, c.statement_dates.end))
+    return words, births - service
+
+
+def test_no_phi_in_any_output_file(baseline: Path, archive: dict[str, object]) -> None:
+    words, births = _phi(archive["paths"])  # type: ignore[arg-type]
+    assert len(words) > 10 and births
+    word_re = re.compile(r"\b(" + "|".join(map(re.escape, sorted(words))) + r")\b")
+    date_forms = {f for b in births for f in (b, f"{b[:4]}-{b[4:6]}-{b[6:]}")}
+    checked = 0
+    for path in baseline.rglob("*"):
+        if not path.is_file() or path.name == ".lock":
+            continue
+        text = path.read_text("latin-1")
+        hit = word_re.search(text)
+        assert hit is None, (path, hit.group(0) if hit else None)
+        assert not any(d in text for d in date_forms), path
+        checked += 1
+    assert checked > 2 * N_FILES * 0.5
+
+
+def test_log_phi_puts_names_in_the_277(archive: dict[str, object], tmp_path: Path) -> None:
+    path = next(p for p in archive["paths"]  # type: ignore[union-attr]
+                if "/bad/" not in p and replay_file(p, ReplayConfig(str(tmp_path / "probe")), record=False)
+                ["row"]["rejected"])
+    words, _ = _phi([path])
+    rec = replay_file(path, ReplayConfig(str(tmp_path / "phi"), ack_phi=True))
+    ack = (tmp_path / "phi" / rec["row"]["ack"]).read_text("latin-1")
+    assert any(w in ack for w in words)
+    assert "REDACTED" not in ack
+
+
+def test_report_is_self_contained_and_escaped(baseline: Path) -> None:
+    page = (baseline / "report.html").read_text()
+    assert page.count("<svg") >= 2 and "<script" not in page.lower()
+    assert not re.search(r"""(src|href)=["']?(https?:)?//""", page)
+    assert "bad &lt;b&gt;&amp;&quot;name&quot;.837" in page and "<b>&" not in page
+    s = _summary(baseline)
+    top_rule = s["by_rule"][0]["key"]
+    assert top_rule in page
+    assert s["top_files"] and all(html_path_in(page, f["ack"]) for f in s["top_files"])
+
+
+def html_path_in(page: str, ack: str) -> bool:
+    return f'href="{ack}"' in page
+
+
+# -- the per-file function -----------------------------------------------------------------------
+def _reject_odd_claims(claim: Claim) -> Decision:
+    """An injected decider: rejects claims whose id ends in an odd digit."""
+    if claim.claim_id[-1:] in "13579":
+        line = claim.lines[0]
+        return Decision(claim.claim_id, (Finding("TEST-ODD", "error", "odd claim id", "test", line.number, line.code),))
+    return Decision(claim.claim_id)
+
+
+def test_injected_decider_runs_in_workers(archive: dict[str, object], tmp_path: Path) -> None:
+    paths = [p for p in archive["paths"] if "/bad/" not in p][:40]  # type: ignore[union-attr]
+    run = replay_local(paths, ReplayConfig(str(tmp_path)), jobs=2, decide=_reject_odd_claims)
+    t = run.summary["totals"]
+    expected = 0
+    for p in paths:
+        expected += sum(c.claim_id[-1] in "13579" for c in read_claims(read_chunks(p), where=p))
+    assert t["rejected"] == expected > 0
+    assert [r["key"] for r in run.summary["by_rule"]] == ["TEST-ODD"]
+    # The injected decider is part of the fingerprint: the real policy does not reuse these records.
+    again = replay_local(paths, ReplayConfig(str(tmp_path)), jobs=1)
+    assert again.processed == len(paths)
+
+
+def test_error_reason_never_quotes_segment_text() -> None:
+    exc = X12SyntaxError("input ends inside a segment (no terminator '~' after 'NM1*IL*1*TESTSUBJECT*ALPHA'): "
+                         "the file is truncated", segment_number=12, where="/x/y.837")
+    reason = error_reason(exc, "/x/y.837")
+    assert "TESTSUBJECT" not in reason and "'~'" in reason and "'NM1...'" in reason
+    assert not reason.startswith("/x/y.837")
+
+    def boom() -> None:
+        raise ValueError("claim for TESTSUBJECT ALPHA born 19800101")
+
+    try:
+        boom()
+    except ValueError as e:
+        reason = error_reason(e)
+    assert "TESTSUBJECT" not in reason and "ValueError" in reason
+
+
+def test_done_record_is_written_after_the_277(archive: dict[str, object], tmp_path: Path) -> None:
+    path = next(p for p in archive["paths"] if "/bad/" not in p)  # type: ignore[union-attr]
+    cfg = ReplayConfig(str(tmp_path))
+    rec = replay_file(path, cfg)
+    done = Path(done_path(cfg, path))
+    assert json.loads(done.read_text())["row"]["claims_in"] == rec["row"]["claims_in"] > 0
+    if rec["row"]["ack"]:
+        assert os.path.getmtime(ack_path(cfg, path)) <= done.stat().st_mtime
+    assert not list(tmp_path.rglob("*.tmp"))
