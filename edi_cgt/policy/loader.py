@@ -20,7 +20,6 @@ from lxml import etree
 
 from .findings import AckCode
 from .model import (
-    ENTRY_KINDS,
     Bundle,
     CarveOut,
     CarveOutProduct,

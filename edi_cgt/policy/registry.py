@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator
 
 from ..claims.model import Claim, ServiceLine
-from .findings import ERROR, Finding
+from .findings import Finding
 from .model import Cite, PolicyView, RuleSpec, Therapy
 from .site import OFF, SiteSettings
 
@@ -145,7 +145,3 @@ class Context:
             code=code if code is not None else (line.code if line is not None else None),
             ack=self.spec.ack_for(self.claim.kind),
         )
-
-
-def is_error(severity: str) -> bool:
-    return severity == ERROR
