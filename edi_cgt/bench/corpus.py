@@ -897,7 +897,7 @@ class Therapy:
     product: str
     family: str  # car-t | sickle-cell | beta-thalassemia | hemophilia-a | hemophilia-b | dmd | sma | retinal | synovial-sarcoma
     diagnoses: tuple[str, ...]  # indicated (ICD-10-CM, no dot)
-    not_indicated: tuple[str, ...]  # clearly outside the label
+    off_label: tuple[str, ...]  # same policy section, but not this product's indication
     effective: _dt.date  # first valid date of service (reference/hcpcs-dates.md)
     charge: Decimal
     revenue_code: str  # 837I SV201
@@ -936,27 +936,30 @@ THERAPIES: tuple[Therapy, ...] = (
        "outpatient", (30, 80)),
     _t("Q2058", "Aucatzyl", "car-t", "C9100 C9102", "C8338", "2025-07-01", 262500, "0891",
        "outpatient", (18, 75)),
-    _t("Q2057", "Tecelra", "synovial-sarcoma", "C493 C495 C496", "C49A2 C169", "2025-04-01", 727000,
+    _t("Q2057", "Tecelra", "synovial-sarcoma", "C493 C495 C496", "", "2025-04-01", 727000,
        "0891", "outpatient", (18, 70)),
-    _t("J3392", "Casgevy", "sickle-cell", "D5700 D5701 D571 D5720", "D573", "2025-01-01", 2200000,
+    _t("J3392", "Casgevy", "sickle-cell", "D5700 D5701 D571 D5720", "", "2025-01-01", 2200000,
        "0636", "outpatient-qtc", (12, 35)),
-    _t("J3394", "Lyfgenia", "sickle-cell", "D5700 D5701 D571", "D573", "2024-07-01", 3100000,
+    _t("J3394", "Lyfgenia", "sickle-cell", "D5700 D5701 D571", "", "2024-07-01", 3100000,
        "0636", "outpatient-qtc", (12, 35)),
-    _t("J3392", "Casgevy", "beta-thalassemia", "D561", "D573", "2025-01-01", 2200000, "0636",
+    _t("J3392", "Casgevy", "beta-thalassemia", "D561", "", "2025-01-01", 2200000, "0636",
        "outpatient-qtc", (12, 35)),
-    _t("J3393", "Zynteglo", "beta-thalassemia", "D561", "D571", "2024-07-01", 2800000, "0636",
+    _t("J3393", "Zynteglo", "beta-thalassemia", "D561", "", "2024-07-01", 2800000, "0636",
        "outpatient-qtc", (4, 40)),
     _t("J1411", "Hemgenix", "hemophilia-b", "D67", "D66", "2023-04-01", 3500000, "0636",
        "outpatient-htc", (18, 70)),
     _t("J1412", "Roctavian", "hemophilia-a", "D66", "D67", "2024-02-01", 9500, "0636",
        "outpatient-htc", (18, 70), units=Decimal(240), max_units=None, ndc_unit="ML"),
-    _t("J1413", "Elevidys", "dmd", "G7101", "G7111", "2024-01-01", 3200000, "0636", "outpatient",
+    _t("J1413", "Elevidys", "dmd", "G7101", "", "2024-01-01", 3200000, "0636", "outpatient",
        (4, 7)),
-    _t("J3399", "Zolgensma", "sma", "G120 G121", "G7101", "2020-07-01", 2125000, "0636",
+    _t("J3399", "Zolgensma", "sma", "G120 G121", "", "2020-07-01", 2125000, "0636",
        "outpatient", (0, 1), drg_excluded=True),
-    _t("J3398", "Luxturna", "retinal", "H3552 H3550", "H3530", "2019-01-01", 2840, "0636", "any",
+    _t("J3398", "Luxturna", "retinal", "H3552 H3550", "", "2019-01-01", 2840, "0636", "any",
        (4, 50), units=Decimal(150), max_units=Decimal(150)),
 )
+
+# Conditions no CGT section covers, for the diagnosis-not-indicated scenario.
+_UNRELATED_DIAGNOSES = ("E119", "I10", "J189", "M1711", "K219", "N390")
 
 CAR_T_ADMIN = "38228"  # effective 2025-01-01; 0537T-0540T before
 CAR_T_ADMIN_EFFECTIVE = _dt.date(2025, 1, 1)
@@ -967,7 +970,10 @@ _CARVE_OUT_SAFE_AFTER = _dt.date(2025, 10, 1)
 _CLEAN_FROM = _dt.date(2025, 2, 1)
 _CLEAN_UNTIL = _dt.date(2025, 12, 15)
 
-# Scenarios (the violation mix). "clean", "clinical-trial" and "void" are meant to be accepted.
+# Scenarios (the violation mix) and the outcome each is meant to get. "warn" means: accepted,
+# but with a finding, because the seed is soft there ("generally considered part of the bundled
+# service") or the limit comes from labels rather than the seed (product-level diagnosis
+# families; unit maxima of the per-mL / per-1e9-vg codes, see _CgtBuilder._apply).
 SCENARIOS: dict[str, str] = {
     "clean": "accept",
     "missing-tar": "reject",
@@ -975,8 +981,9 @@ SCENARIOS: dict[str, str] = {
     "inpatient-drg": "reject",
     "units-over-max": "reject",
     "diagnosis-not-indicated": "reject",
+    "diagnosis-off-label": "warn",
     "admin-without-drug": "reject",
-    "bundled-same-day": "reject",
+    "bundled-same-day": "warn",
     "before-effective": "reject",
     "scd-carve-out-mcp": "reject",
     "clinical-trial": "accept",
@@ -988,7 +995,8 @@ DEFAULT_VIOLATION_MIX: dict[str, float] = {
     "wrong-setting": 0.07,
     "inpatient-drg": 0.04,
     "units-over-max": 0.05,
-    "diagnosis-not-indicated": 0.07,
+    "diagnosis-not-indicated": 0.04,
+    "diagnosis-off-label": 0.03,
     "admin-without-drug": 0.05,
     "bundled-same-day": 0.05,
     "before-effective": 0.05,
@@ -1005,7 +1013,7 @@ class Intent:
     claim_id: str
     kind: str  # P or I
     scenario: str  # "non-cgt" or a SCENARIOS key
-    outcome: str  # accept | reject
+    outcome: str  # accept | reject | warn (accepted with a finding)
     therapy: str | None  # HCPCS of the CGT drug involved
     reason: str
 
@@ -1243,6 +1251,7 @@ def _therapies_for(scenario: str) -> tuple[Therapy, ...]:
         "units-over-max": lambda t: t.max_units is not None,
         "admin-without-drug": lambda t: t.is_car_t,
         "bundled-same-day": lambda t: t.is_car_t,
+        "diagnosis-off-label": lambda t: bool(t.off_label),
         "before-effective": lambda t: t.effective > _dt.date(2019, 1, 1),
         "scd-carve-out-mcp": lambda t: t.family == "sickle-cell",
     }.get(scenario, lambda t: True)
@@ -1275,6 +1284,7 @@ class _CgtBuilder:
         self.split_infusion = False
         self.line_tar = kind == "P" and self.rng.random() < 0.2  # 837P may carry G1 on the line
         self.reason = f"{therapy.code} ({therapy.product}) billed correctly"
+        self.outcome = SCENARIOS[scenario]
 
     # -- the correct claim -----------------------------------------------------------------
     def _clean_day(self) -> _dt.date:
@@ -1328,9 +1338,20 @@ class _CgtBuilder:
             assert t.max_units is not None
             self.units = t.max_units * 2 if t.max_units > 1 else t.max_units + rng.randint(1, 2)
             self.reason = f"{t.code} ({t.product}) {_num(self.units)} units, more than {_num(t.max_units)} per date of service"
+            if t.max_units > 1:  # a label-derived maximum of a per-vg / per-mL code
+                self.outcome = "warn"
         elif s == "diagnosis-not-indicated":
-            self.diagnoses = [rng.choice(t.not_indicated), "I10"]
-            self.reason = f"{t.code} ({t.product}) with diagnosis {self.diagnoses[0]}, not an indication"
+            self.diagnoses = rng.sample(_UNRELATED_DIAGNOSES, 2)
+            self.reason = (f"{t.code} ({t.product}) with diagnoses {' '.join(self.diagnoses)}, "
+                           f"outside the policy's {t.family} section")
+            if t.family in ("car-t", "synovial-sarcoma"):
+                # The CAR-T section's cancers are an open list ("including ..."), and synovial
+                # sarcoma has no code of its own: a mismatch there can only be flagged.
+                self.outcome = "warn"
+        elif s == "diagnosis-off-label":
+            self.diagnoses = [rng.choice(t.off_label)]
+            self.reason = (f"{t.code} ({t.product}) with diagnosis {self.diagnoses[0]}: same policy "
+                           "section, not this product's label")
         elif s == "admin-without-drug":
             self.with_drug = False
             self.reason = f"38228 CAR-T administration without a CAR-T drug code"
@@ -1422,7 +1443,7 @@ class _CgtBuilder:
                 _ONCOLOGY_GROUP, self.payer, rendering=rng.choice(_DOCTORS),
                 service_facility=self.facility, **common,  # type: ignore[arg-type]
             )
-        intent = Intent(self.claim_id, kind, self.scenario, SCENARIOS[self.scenario], t.code, self.reason)
+        intent = Intent(self.claim_id, kind, self.scenario, self.outcome, t.code, self.reason)
         return claim, intent
 
 
