@@ -31,7 +31,8 @@ def test_check_json_rows_match_the_policy():
     assert all(r["verdict"] == "rejected" and r["ack"].startswith("A8:228") for r in by_claim["I02-YESCARTA-INPT"])
     assert [r["rule_id"] for r in by_claim["I04-38228-NODRUG"]] == ["CART-ADMIN-WITHOUT-DRUG"]
     assert by_claim["I07-CASGEVY-SCD-MCP"][0]["rule_id"] == "CGT-SCD-CARVE-OUT"
-    assert by_claim["I16-ZYNTEGLO-VOID"][0]["message"] == "no findings"
+    assert by_claim["I16-ZYNTEGLO-VOID"][0]["message"] == "no findings (void: rules not applied)"
+    assert by_claim["I15-KYMRIAH-TRIAL"][0]["message"].startswith("outside the CGT policy (clinical trial")
     # every claim the fixture author meant to be accepted is accepted; every claim this policy
     # rejects was meant to be rejected (the author also expects some warnings to reject: see POLICY.md)
     want = _manifest_outcomes(MIXED_I.name)

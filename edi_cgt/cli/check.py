@@ -66,7 +66,7 @@ def check(ctx: click.Context, inputs: tuple[str, ...], site_path: str | None, po
             n_rejected += decision.rejected
             if only_findings and not decision.findings:
                 continue
-            for row in check_rows(claim, decision):
+            for row in check_rows(claim, decision, policy, day):
                 if fmt == "json":
                     out.write(json.dumps({"file": where, **dataclasses.asdict(row)}, separators=(",", ":")) + "\n")
                 else:

@@ -121,7 +121,8 @@ class CheckRow:
 CHECK_HEADER = ["claim", "#", "verdict", "rule", "severity", "line", "code", "277CA", "message"]
 
 
-def check_rows(claim: Claim, decision: Decision) -> list[CheckRow]:
+def check_rows(claim: Claim, decision: Decision, policy: Policy | PolicyView | None = None, as_of: _dt.date | None = None) -> list[CheckRow]:
+    """Rows for one claim; with `policy`, a clean claim's row says when it was exempt."""
     loc = claim.location
     base = dict(
         claim_id=claim.claim_id,
@@ -130,7 +131,16 @@ def check_rows(claim: Claim, decision: Decision) -> list[CheckRow]:
         verdict="rejected" if decision.rejected else "accepted",
     )
     if not decision.findings:
-        return [CheckRow(rule_id="-", severity="-", line_number=None, code="", ack="", message="no findings", **base)]
+        message = "no findings"
+        if policy is not None:
+            from .engine import claim_exemption, evaluation_date
+
+            why = claim_exemption(claim, policy.in_force(evaluation_date(claim, as_of)))
+            if why:
+                message = f"outside the CGT policy ({why})"
+            elif claim.is_void:
+                message = "no findings (void: rules not applied)"
+        return [CheckRow(rule_id="-", severity="-", line_number=None, code="", ack="", message=message, **base)]
     rows = []
     for f in decision.findings:
         ack = ""
