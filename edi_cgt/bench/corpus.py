@@ -1324,7 +1324,7 @@ class _CgtBuilder:
             self.reason = f"{t.code} ({t.product}) without a TAR/SAR (no REF*G1)"
         elif s == "wrong-setting":
             self.setting = rng.choice(("11", "71", "83")) if kind == "I" else rng.choice(("11", "12", "23"))
-            self.facility = COMMUNITY_HOSPITAL
+            self.facility = COMMUNITY_HOSPITAL  # 837I: the billing hospital; 837P: no NM1*77
             if self.setting in ("11", "21"):
                 self.admission = self.day - _dt.timedelta(days=rng.randint(1, 5))
             where = "type of bill 0%s1" % self.setting if kind == "I" else "place of service " + self.setting
@@ -1441,7 +1441,8 @@ class _CgtBuilder:
             claim = ClaimSpec(
                 self.claim_id, "P", self.setting, tuple(self.diagnoses), lines, subscriber,
                 _ONCOLOGY_GROUP, self.payer, rendering=rng.choice(_DOCTORS),
-                service_facility=self.facility, **common,  # type: ignore[arg-type]
+                service_facility=None if self.scenario == "wrong-setting" else self.facility,
+                **common,  # type: ignore[arg-type]
             )
         intent = Intent(self.claim_id, kind, self.scenario, self.outcome, t.code, self.reason)
         return claim, intent
@@ -1511,6 +1512,7 @@ class _CorpusOptions:
     dependent_share: float
     institutional_share: float
     fmt: Format
+    versions: tuple[tuple[str, str], ...] = ()
 
     @property
     def claims_per_interchange(self) -> int:
@@ -1551,9 +1553,9 @@ def _interchange_pieces(opts: _CorpusOptions, index: int, first_claim: int,
         gs_control = (index - 1) * opts.groups_per_interchange + groups
         kind = opts.kind if opts.kind != "mixed" else (
             "I" if rng.random() < opts.institutional_share else "P")
-        yield _Piece(_encode(_gs(GroupSpec(kind, (), control_number=gs_control), spec.created), fmt),
-                     [], groups=1)
-        version = version_string(kind)
+        group = GroupSpec(kind, (), control_number=gs_control, version=dict(opts.versions).get(kind))
+        yield _Piece(_encode(_gs(group, spec.created), fmt), [], groups=1)
+        version = version_string(kind, dict(opts.versions).get(kind))
         count = 0
         while remaining > 0 and count < opts.transactions_per_group:
             count += 1
@@ -1594,6 +1596,7 @@ def generate_corpus(
     groups_per_interchange: int = 1,
     institutional_share: float = 0.3,
     fmt: Format = Format(),
+    versions: Mapping[str, str] | None = None,
     jobs: int = 1,
     on_claim: Callable[[Intent], None] | None = None,
     stats: CorpusStats | None = None,
@@ -1601,6 +1604,7 @@ def generate_corpus(
     """Yield an 837 corpus as byte chunks, deterministic from `seed` (whatever `jobs` is).
 
     kind: 'P', 'I' or 'mixed' (each functional group is 837I with `institutional_share`).
+    versions: GS08/ST03 per kind, e.g. {"P": "X222A2"} (default X222A1 / X223A2).
     With jobs == 1 a chunk is one transaction (or an envelope segment); with jobs > 1 worker
     processes make whole interchanges, at most 2 * jobs in flight, so memory stays bounded.
     `on_claim` is called with each claim's Intent, in file order; `stats` is filled in.
@@ -1615,7 +1619,8 @@ def generate_corpus(
     mix = DEFAULT_VIOLATION_MIX if violation_mix is None else violation_mix
     opts = _CorpusOptions(seed, kind, cgt_share, tuple(mix.items()), claims_per_transaction,
                           transactions_per_group, groups_per_interchange, lines_per_claim,
-                          cob_share, dependent_share, institutional_share, fmt)
+                          cob_share, dependent_share, institutional_share, fmt,
+                          tuple(sorted((versions or {}).items())))
     # Check the options once here, so that errors are raised before any output.
     _ClaimFactory(random.Random(0), cgt_share=cgt_share, violation_mix=mix,
                   lines_per_claim=lines_per_claim, cob_share=cob_share,
@@ -1740,6 +1745,8 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cob-share", type=float, default=0.1)
     p.add_argument("--dependent-share", type=float, default=0.3)
     p.add_argument("--institutional-share", type=float, default=0.3)
+    p.add_argument("--version-p", default=None, help="837P GS08 suffix, e.g. X222A2 (default X222A1)")
+    p.add_argument("--version-i", default=None, help="837I GS08 suffix, e.g. X223A3 (default X223A2)")
     p.add_argument("--element", type=_delimiter, default="*")
     p.add_argument("--component", type=_delimiter, default=":")
     p.add_argument("--repetition", type=_delimiter, default="^")
@@ -1768,6 +1775,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         groups_per_interchange=args.groups_per_interchange, lines_per_claim=args.lines_per_claim,
         cob_share=args.cob_share, dependent_share=args.dependent_share,
         institutional_share=args.institutional_share, fmt=fmt, jobs=args.jobs,
+        versions={k: v for k, v in (("P", args.version_p), ("I", args.version_i)) if v},
     )
     started = time.perf_counter()
     intents = open(args.intents, "wb") if args.intents else None
