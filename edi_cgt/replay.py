@@ -24,11 +24,13 @@ from __future__ import annotations
 import contextlib
 import glob
 import hashlib
+import inspect
 import json
 import os
 import re
 import signal
 import sys
+import tempfile
 import time
 import traceback
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -40,7 +42,7 @@ from typing import Any, TextIO
 from . import __version__
 from .claims.model import Claim
 from .decider import DeciderConfig, make_decider
-from .io import AtomicOutput, InputError, read_chunks
+from .io import InputError, read_chunks
 from .pipeline import run_filter
 from .policy.findings import Decision
 from .writers.ack277 import AckWriter
@@ -235,23 +237,15 @@ def _therapy_codes(config: ReplayConfig) -> frozenset[str] | None:
 
 # -- the claim collector -------------------------------------------------------------------
 @dataclass(slots=True)
-class _Entry:
-    """What the summary needs of one decided claim (no PHI)."""
-
-    rejected: bool
-    charge: Decimal
-    month: str
-    payer: str
-    therapies: tuple[str, ...]
-    rules: tuple[tuple[str, bool], ...]  # (rule id, is error), each rule once
-    warnings: int
-    rejection: dict[str, Any] | None
-
-
-@dataclass(slots=True)
 class Collector:
-    """A ClaimSink that counts claims per rule, therapy, payer and month of service and keeps
-    a row per rejected claim. Claims of a transaction that is passed through are dropped."""
+    """A ClaimSink that keeps a row per rejected claim and counts rejected claims and their
+    charges per rule, therapy, payer and month of service. Rows of a transaction that is then
+    passed through are dropped.
+
+    Only rejections are counted: the pipeline's fast path copies a transaction in which nothing
+    is rejected without showing its claims to the sinks, so accepted claims are counted in the
+    totals (FilterStats) only. Every rejected claim reaches the sinks.
+    """
 
     therapy_codes: frozenset[str] | None = None
     by_rule: dict[str, list] = field(default_factory=dict)
@@ -259,95 +253,67 @@ class Collector:
     by_payer: dict[str, list] = field(default_factory=dict)
     by_month: dict[str, list] = field(default_factory=dict)
     rejections: list[dict[str, Any]] = field(default_factory=list)
-    _pending: list[_Entry] = field(default_factory=list)
-    _txn: int | None = None
+    pending: list[tuple[tuple[str, ...], str, str, Decimal, dict[str, Any]]] = field(default_factory=list)
+    transaction: int | None = None
 
     def add(self, claim: Claim, decision: Decision) -> None:
         txn = claim.location.transaction_index if claim.location else None
-        if txn != self._txn:
+        if txn != self.transaction:
             self._commit()
-            self._txn = txn
-        self._pending.append(self._entry(claim, decision))
+            self.transaction = txn
+        if decision.rejected:
+            self.pending.append(self._entry(claim, decision))
 
     def discard_transaction(self) -> None:
-        self._pending.clear()
-        self._txn = None
+        self.pending.clear()
+        self.transaction = None
 
     def finish(self) -> None:
         self._commit()
 
     def counters(self) -> dict[str, dict[str, dict[str, Any]]]:
-        """{dimension: {key: {"claims", "rejected", "charges_rejected"[, "warnings"]}}}"""
-        out: dict[str, dict[str, dict[str, Any]]] = {}
-        for name in ("by_rule", "by_therapy", "by_payer", "by_month"):
-            table = getattr(self, name)
-            out[name] = {
-                key: _bucket_dict(b, with_warnings=name == "by_rule") for key, b in sorted(table.items())
-            }
-        return out
+        """{dimension: {key: {"rejected": claims, "charges_rejected": amount}}}"""
+        return {
+            name: {key: {"rejected": b[0], "charges_rejected": str(b[1])} for key, b in sorted(getattr(self, name).items())}
+            for name in ("by_rule", "by_therapy", "by_payer", "by_month")
+        }
 
-    # -- internals -----------------------------------------------------------------------
-    def _entry(self, claim: Claim, decision: Decision) -> _Entry:
+    def _entry(self, claim: Claim, decision: Decision) -> tuple[tuple[str, ...], str, str, Decimal, dict[str, Any]]:
         dates = claim.service_dates
         therapies = _therapies(claim, decision, self.therapy_codes)
-        rules: dict[str, bool] = {}
-        for f in decision.findings:
-            rules[f.rule_id] = rules.get(f.rule_id, False) or f.is_error
-        rejected = decision.rejected
-        rejection = None
-        if rejected:
-            rejection = {
-                "claim_id": claim.claim_id,
-                "service_date": dates.start.isoformat() if dates else "",
-                "hcpcs": " ".join(therapies or _line_codes(claim)),
-                "rules": " ".join(r for r, err in rules.items() if err),
-                "charge": str(claim.total_charge),
-                "transaction": claim.transaction.transaction_control if claim.transaction else "",
-                "segment": claim.location.segment_number if claim.location else None,
-            }
-        return _Entry(
-            rejected=rejected,
-            charge=claim.total_charge,
-            month=f"{dates.start:%Y-%m}" if dates else _NO_VALUE,
-            payer=(claim.payer.payer_id if claim.payer and claim.payer.payer_id else _NO_VALUE),
-            therapies=therapies,
-            rules=tuple(rules.items()),
-            warnings=len(decision.warnings),
-            rejection=rejection,
-        )
+        rules = tuple(dict.fromkeys(f.rule_id for f in decision.errors))
+        row = {
+            "claim_id": claim.claim_id,
+            "service_date": dates.start.isoformat() if dates else "",
+            "hcpcs": " ".join(therapies or _line_codes(claim)),
+            "rules": " ".join(rules),
+            "charge": str(claim.total_charge),
+            "transaction": claim.transaction.transaction_control if claim.transaction else "",
+            "segment": claim.location.segment_number if claim.location else None,
+        }
+        month = f"{dates.start:%Y-%m}" if dates else _NO_VALUE
+        payer = claim.payer.payer_id if claim.payer and claim.payer.payer_id else _NO_VALUE
+        return therapies, month, payer, claim.total_charge, {**row, "_rules": rules}
 
     def _commit(self) -> None:
-        for e in self._pending:
-            charge = e.charge if e.rejected else Decimal(0)
-            _bump(self.by_payer, e.payer, e.rejected, charge)
-            _bump(self.by_month, e.month, e.rejected, charge)
-            for code in e.therapies:
-                _bump(self.by_therapy, code, e.rejected, charge)
-            for rule, is_error in e.rules:
-                b = _bump(self.by_rule, rule, is_error, charge if is_error else Decimal(0))
-                if not is_error:
-                    b[3] += 1
-            if e.rejection is not None:
-                self.rejections.append(e.rejection)
-        self._pending.clear()
+        for therapies, month, payer, charge, row in self.pending:
+            rules = row.pop("_rules")
+            _bump(self.by_payer, payer, charge)
+            _bump(self.by_month, month, charge)
+            for code in therapies or (_NO_VALUE,):
+                _bump(self.by_therapy, code, charge)
+            for rule in rules:
+                _bump(self.by_rule, rule, charge)
+            self.rejections.append(row)
+        self.pending.clear()
 
 
-def _bump(table: dict[str, list], key: str, rejected: bool, charge: Decimal) -> list:
+def _bump(table: dict[str, list], key: str, charge: Decimal) -> None:
     b = table.get(key)
     if b is None:
-        b = table[key] = [0, 0, Decimal(0), 0]  # claims, rejected, charges rejected, warnings
+        b = table[key] = [0, Decimal(0)]
     b[0] += 1
-    if rejected:
-        b[1] += 1
-        b[2] += charge
-    return b
-
-
-def _bucket_dict(b: list, *, with_warnings: bool) -> dict[str, Any]:
-    d: dict[str, Any] = {"claims": b[0], "rejected": b[1], "charges_rejected": str(b[2])}
-    if with_warnings:
-        d["warnings"] = b[3]
-    return d
+    b[1] += charge
 
 
 def _therapies(claim: Claim, decision: Decision, codes: frozenset[str] | None) -> tuple[str, ...]:
@@ -400,24 +366,22 @@ def replay_file(path: str, config: ReplayConfig, *, decide: Decide | None = None
     row["stored_bytes"] = rec["source"]["size"] if rec["source"] else 0
     try:
         decide_fn = decide or _decider(config.decider)
-        collector = Collector(therapy_codes=_therapy_codes(config))
-        os.makedirs(os.path.dirname(target), exist_ok=True)
-        out = AtomicOutput(target)
+        codes = config.therapy_codes or getattr(decide_fn, "trigger_codes", None) or _therapy_codes(config)
+        collector = Collector(therapy_codes=codes)
+        out = _LazyAtomicFile(target)
         try:
-            ack = AckWriter(out.stream, ack_all=config.ack_all, include_phi=config.ack_phi)
+            ack = AckWriter(out, ack_all=config.ack_all, include_phi=config.ack_phi)  # type: ignore[arg-type]
             stats = run_filter(read_chunks(source), out=_Discard(), decide=decide_fn,  # type: ignore[arg-type]
-                               sinks=[ack, collector], where=source)
+                               sinks=[ack, collector], where=source, **_fast_option(config))
             ack.close()
             collector.finish()
         except BaseException:
             out.discard()
             raise
-        if ack.transactions_written:
-            out.commit()
+        if out.commit():
             row["ack"] = os.path.relpath(target, config.out_dir)
         else:
-            out.discard()
-            _unlink(target)
+            _unlink(target)  # left by an earlier run with other settings
         row.update(
             bytes=stats.bytes_in, transactions=stats.transactions,
             transactions_passed_through=stats.transactions_passed_through, claims_in=stats.claims_in,
@@ -433,6 +397,15 @@ def replay_file(path: str, config: ReplayConfig, *, decide: Decide | None = None
     if record:
         write_record(config, source, rec)
     return rec
+
+
+def _fast_option(config: ReplayConfig) -> dict[str, bool]:
+    """run_filter's fast path (if this version has one) skips the sinks for transactions with
+    nothing rejected: fine for the collector and a rejections-only 277CA, not for --ack-all."""
+    return {"fast": not config.ack_all} if _HAS_FAST else {}
+
+
+_HAS_FAST = "fast" in inspect.signature(run_filter).parameters
 
 
 def _source_stamp(path: str) -> dict[str, int] | None:
@@ -488,10 +461,77 @@ def _scrub_quoted(m: re.Match[str]) -> str:
 
 def write_record(config: ReplayConfig, path: str, rec: dict[str, Any]) -> str:
     target = done_path(config, path)
-    os.makedirs(os.path.dirname(target), exist_ok=True)
-    with AtomicOutput(target) as out:
+    out = _LazyAtomicFile(target)
+    try:
         out.write(json.dumps(rec, separators=(",", ":"), sort_keys=True).encode())
+    except BaseException:
+        out.discard()
+        raise
+    out.commit()
     return target
+
+
+class _LazyAtomicFile:
+    """A file that appears at `target` by rename on commit(), and that exists (as a temporary
+    file beside the target, directory created as needed) only once something is written to it:
+    most inputs of an archive have nothing to acknowledge, and they cost no file at all.
+
+    No fsync per file (it dominated the run time on small files): a kill leaves whole files or
+    temporaries (swept on the next run); after a power failure a record may be empty or its
+    277CA missing, and load_record then treats the input as not done."""
+
+    __slots__ = ("target", "_tmp", "_f")
+
+    def __init__(self, target: str) -> None:
+        self.target = target
+        self._tmp: str | None = None
+        self._f: Any = None
+
+    def write(self, data: bytes) -> int:
+        if self._f is None:
+            if not data:
+                return 0
+            directory, name = os.path.split(self.target)
+            os.makedirs(directory, exist_ok=True)
+            fd, self._tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=directory)
+            self._f = os.fdopen(fd, "wb", buffering=1 << 16)
+        return self._f.write(data)
+
+    def flush(self) -> None:
+        pass
+
+    def commit(self) -> bool:
+        """Rename into place; False (and nothing written) if nothing was ever written."""
+        if self._f is None:
+            return False
+        try:
+            self._f.close()
+            os.chmod(self._tmp, 0o644 & ~_umask())  # type: ignore[arg-type]
+            os.replace(self._tmp, self.target)  # type: ignore[arg-type]
+        except BaseException:
+            self.discard()
+            raise
+        self._f = self._tmp = None
+        return True
+
+    def discard(self) -> None:
+        if self._f is not None:
+            with contextlib.suppress(OSError):
+                self._f.close()
+            with contextlib.suppress(OSError):
+                os.unlink(self._tmp)  # type: ignore[arg-type]
+        self._f = self._tmp = None
+
+
+_UMASK: int | None = None
+
+
+def _umask() -> int:
+    global _UMASK
+    if _UMASK is None:
+        _UMASK = os.umask(0)
+        os.umask(_UMASK)
+    return _UMASK
 
 
 def load_record(config: ReplayConfig, path: str, *, check: str | None = None) -> dict[str, Any] | None:
@@ -507,7 +547,17 @@ def load_record(config: ReplayConfig, path: str, *, check: str | None = None) ->
     if check is not None:
         if rec.get("fingerprint") != check or rec.get("source") != _source_stamp(os.path.abspath(path)):
             return None
+        ack = (rec.get("row") or {}).get("ack")
+        if ack and not _nonempty(os.path.join(config.out_dir, ack)):
+            return None
     return rec
+
+
+def _nonempty(path: str) -> bool:
+    try:
+        return os.path.getsize(path) > 0
+    except OSError:
+        return False
 
 
 def replay_partition(paths: Iterable[str], config: ReplayConfig, *, decide: Decide | None = None) -> Iterator[dict[str, Any]]:
@@ -651,6 +701,8 @@ def _run_pool(todo: list[str], config: ReplayConfig, jobs: int, decide: Decide |
         return
     import multiprocessing
 
+    if decide is None:
+        _decider(config.decider)  # loaded once here; forked workers inherit it
     workers = min(jobs, len(todo))
     chunk = max(1, min(8, len(todo) // (workers * 8)))
     pool = multiprocessing.get_context().Pool(workers, initializer=_worker_init, initargs=(config, decide))

@@ -91,7 +91,12 @@ def replay_spark(
     t0 = time.perf_counter()
     paths = sorted(os.path.abspath(p) for p in paths)
     own = spark is None
-    session = spark if spark is not None else build_session(master)
+    if spark is None:
+        quiet = {} if _stderr_is_terminal() else {"spark.ui.showConsoleProgress": "false"}
+        session = build_session(master, conf=quiet)
+        session.sparkContext.setLogLevel("WARN")
+    else:
+        session = spark
     try:
         with out_dir_lock(config):
             sweep_temporaries(config)
@@ -115,6 +120,13 @@ def replay_spark(
         if own:
             session.stop()
     return ReplayRun(processed=len(todo), skipped=len(done), seconds=time.perf_counter() - t0, summary=summary)
+
+
+def _stderr_is_terminal() -> bool:
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        return False
 
 
 def _write_parquet(spark: "SparkSession", config: ReplayConfig, rows: list[dict[str, Any]]) -> None:

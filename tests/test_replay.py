@@ -164,13 +164,13 @@ def test_totals_equal_run_filter_per_file(baseline: Path, expected: dict[str, ob
     assert t["rejected"] > 0 and t["accepted"] > 0 and t["unevaluated"] > 0
     assert {r["key"]: r["rejected"] for r in s["by_rule"] if r["rejected"]} == expected["by_rule"]
     assert t["claims_in"] == t["accepted"] + t["rejected"] + t["unevaluated"]
-    # Every evaluated claim is in exactly one month and one payer bucket; passed-through ones in none.
-    evaluated = t["accepted"] + t["rejected"]
+    # Every rejected claim is in exactly one month and one payer bucket.
     for dim in ("by_month", "by_payer"):
-        assert sum(r["claims"] for r in s[dim]) == evaluated, dim
         assert sum(r["rejected"] for r in s[dim]) == t["rejected"], dim
-    # Every rejected claim has at least one therapy code (these are all CGT rejections).
+        assert sum(Decimal(r["charges_rejected"]) for r in s[dim]) == Decimal(t["charges_rejected"]), dim
+    # ... and has at least one therapy code (the policy only rejects CGT claims).
     assert sum(r["rejected"] for r in s["by_therapy"]) >= t["rejected"]
+    assert all(r["key"] != "(none)" for r in s["by_therapy"])
 
 
 def test_unreadable_files_become_error_rows(baseline: Path, archive: dict[str, object],
@@ -412,3 +412,43 @@ def test_done_record_is_written_after_the_277(archive: dict[str, object], tmp_pa
     if rec["row"]["ack"]:
         assert os.path.getmtime(ack_path(cfg, path)) <= done.stat().st_mtime
     assert not list(tmp_path.rglob("*.tmp"))
+
+
+def test_ack_all_reads_every_claim_and_counts_the_same(baseline: Path, archive: dict[str, object],
+                                                       tmp_path: Path) -> None:
+    # --ack-all turns the pipeline's fast path off (the 277CA needs every claim); the counts
+    # must not change, and every readable input with claims gets a 277CA.
+    run = replay_local(archive["paths"], ReplayConfig(str(tmp_path), ack_all=True), jobs=2)  # type: ignore[arg-type]
+    s, base = run.summary, _summary(baseline)
+    for key in ("by_rule", "by_therapy", "by_payer", "by_month", "errors"):
+        assert s[key] == base[key], key
+    assert {k: v for k, v in s["totals"].items() if k != "acks_written"} == \
+        {k: v for k, v in base["totals"].items() if k != "acks_written"}
+    assert (tmp_path / "rejections.csv").read_bytes() == (baseline / "rejections.csv").read_bytes()
+    assert s["totals"]["acks_written"] > base["totals"]["acks_written"] >= len(base["top_files"])
+    ack = next((tmp_path / "acks").rglob("*.277")).read_text("latin-1")
+    assert "A2:20" in ack  # accepted claims are acknowledged too
+
+
+def test_collector_drops_a_passed_through_transaction(archive: dict[str, object]) -> None:
+    from edi_cgt.replay import Collector
+
+    path = next(p for p in archive["paths"] if "/bad/" not in p)  # type: ignore[union-attr]
+    claims = list(read_claims(read_chunks(path), where=path))
+    by_txn: dict[int, list[Claim]] = {}
+    for c in claims:
+        by_txn.setdefault(c.location.transaction_index, []).append(c)  # type: ignore[union-attr]
+    assert len(by_txn) >= 2
+    first, *rest = by_txn.values()
+    col = Collector()
+    for c in first:
+        col.add(c, _reject_odd_claims(c))
+    col.discard_transaction()
+    kept = [c for txn in rest for c in txn]
+    for c in kept:
+        col.add(c, _reject_odd_claims(c))
+    col.finish()
+    expected_ids = [c.claim_id for c in kept if _reject_odd_claims(c).rejected]
+    assert expected_ids and any(_reject_odd_claims(c).rejected for c in first)
+    assert [r["claim_id"] for r in col.rejections] == expected_ids
+    assert sum(b["rejected"] for b in col.counters()["by_month"].values()) == len(expected_ids)

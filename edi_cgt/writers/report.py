@@ -83,7 +83,7 @@ def write_summary(out_dir: str, records: Iterable[Mapping[str, Any]], *,
         summary: dict[str, Any] = {
             "config": dict(config or {}),
             "totals": totals,
-            "by_rule": _table(tables["by_rule"], warnings=True, order="rejected"),
+            "by_rule": _table(tables["by_rule"], order="rejected"),
             "by_therapy": _table(tables["by_therapy"], order="rejected"),
             "by_payer": _table(tables["by_payer"], order="rejected"),
             "by_month": _table(tables["by_month"], order="key"),
@@ -138,23 +138,16 @@ def _merge(table: dict[str, list], counters: Mapping[str, Mapping[str, Any]]) ->
     for key, c in counters.items():
         b = table.get(key)
         if b is None:
-            b = table[key] = [0, 0, Decimal(0), 0]
-        b[0] += int(c.get("claims", 0))
-        b[1] += int(c.get("rejected", 0))
-        b[2] += Decimal(c.get("charges_rejected", "0"))
-        b[3] += int(c.get("warnings", 0))
+            b = table[key] = [0, Decimal(0)]
+        b[0] += int(c.get("rejected", 0))
+        b[1] += Decimal(c.get("charges_rejected", "0"))
 
 
-def _table(table: dict[str, list], *, order: str, warnings: bool = False) -> list[dict[str, Any]]:
-    items = sorted(table.items(), key=(lambda kv: (-kv[1][1], -kv[1][0], kv[0])) if order == "rejected"
+def _table(table: dict[str, list], *, order: str) -> list[dict[str, Any]]:
+    """Rows {key, rejected, charges_rejected}: most rejections first, or by key ('(none)' last)."""
+    items = sorted(table.items(), key=(lambda kv: (-kv[1][0], kv[0])) if order == "rejected"
                    else (lambda kv: (kv[0].startswith("("), kv[0])))
-    out = []
-    for key, b in items:
-        d: dict[str, Any] = {"key": key, "claims": b[0], "rejected": b[1], "charges_rejected": str(b[2])}
-        if warnings:
-            d["warnings"] = b[3]
-        out.append(d)
-    return out
+    return [{"key": key, "rejected": b[0], "charges_rejected": str(b[1])} for key, b in items]
 
 
 def _keep_top(heap: list[tuple[int, str, dict[str, Any]]], n: int, row: Mapping[str, Any]) -> None:
@@ -208,7 +201,6 @@ svg text{font:12px system-ui,-apple-system,"Segoe UI",Roboto,Arial,sans-serif;fi
 footer{color:#5b6775;font-size:12px;margin-top:24px}
 """
 _BAR = "#c2410c"
-_BAR2 = "#cbd5e1"
 
 
 def render_html(summary: Mapping[str, Any]) -> str:
@@ -242,13 +234,13 @@ def render_html(summary: Mapping[str, Any]) -> str:
         "<section><h2>Rejected claims by rule</h2>",
         _hbars([(r["key"], int(r["rejected"]), _money(r["charges_rejected"])) for r in summary["by_rule"] if int(r["rejected"])]),
         "</section>",
-        "<section><h2>Claims by month of service</h2>",
+        "<section><h2>Rejected claims by month of service</h2>",
         _month_chart(summary["by_month"]),
         "</section>",
-        "<section><h2>Therapies</h2>",
+        "<section><h2>Rejected claims by therapy code</h2>",
         _count_table(summary["by_therapy"], "HCPCS/CPT"),
         "</section>",
-        "<section><h2>Payers</h2>",
+        "<section><h2>Rejected claims by payer</h2>",
         _count_table(summary["by_payer"], "Payer id"),
         "</section>",
         "<section><h2>Files with the most rejections</h2>",
@@ -316,47 +308,41 @@ def _hbars(items: list[tuple[str, int, str]], limit: int = 30) -> str:
 
 
 def _month_chart(rows: list[Mapping[str, Any]]) -> str:
-    """Vertical bars per month: all evaluated claims (grey) with the rejected ones (orange)."""
+    """Vertical bars: rejected claims per month of service, in calendar order."""
     if not rows:
-        return "<p class=\"empty\">No claims.</p>"
+        return "<p class=\"empty\">No claim was rejected.</p>"
     n = len(rows)
     slot = max(18, min(60, 900 // n))
     chart_h, left, bottom = 180, 56, 58
     width = left + slot * n + 10
-    top = max(int(r["claims"]) for r in rows) or 1
-    out = [f"<svg role=\"img\" aria-label=\"claims by month of service\" viewBox=\"0 0 {width} {chart_h + bottom + 10}\" "
-           f"width=\"100%\" xmlns=\"http://www.w3.org/2000/svg\">",
+    top = max(int(r["rejected"]) for r in rows) or 1
+    out = [f"<svg role=\"img\" aria-label=\"rejected claims by month of service\" "
+           f"viewBox=\"0 0 {width} {chart_h + bottom + 10}\" width=\"100%\" xmlns=\"http://www.w3.org/2000/svg\">",
            f"<text x=\"{left - 6}\" y=\"14\" text-anchor=\"end\">{top:,}</text>",
            f"<text x=\"{left - 6}\" y=\"{chart_h + 10}\" text-anchor=\"end\">0</text>",
            f"<line x1=\"{left}\" y1=\"{chart_h + 10}\" x2=\"{width - 6}\" y2=\"{chart_h + 10}\" stroke=\"#94a3b8\"/>"]
     bar = max(6, slot - 6)
     for i, r in enumerate(rows):
         x = left + i * slot + (slot - bar) // 2
-        claims, rej = int(r["claims"]), int(r["rejected"])
-        h_all = round(chart_h * claims / top)
-        h_rej = round(chart_h * rej / top)
+        rej = int(r["rejected"])
+        h = round(chart_h * rej / top)
         label = str(r["key"])
-        cx = x + bar // 2
         out.append(
-            f"<g><title>{_e(label)}: {claims:,} claims, {rej:,} rejected ({_e(_money(r['charges_rejected']))})</title>"
-            f"<rect x=\"{x}\" y=\"{chart_h + 10 - h_all}\" width=\"{bar}\" height=\"{h_all}\" fill=\"{_BAR2}\"/>"
-            f"<rect x=\"{x}\" y=\"{chart_h + 10 - h_rej}\" width=\"{bar}\" height=\"{h_rej}\" fill=\"{_BAR}\"/>"
-            f"<text transform=\"translate({cx},{chart_h + 20}) rotate(-50)\" text-anchor=\"end\">{_e(label)}</text></g>"
+            f"<g><title>{_e(label)}: {rej:,} rejected claims ({_e(_money(r['charges_rejected']))})</title>"
+            f"<rect x=\"{x}\" y=\"{chart_h + 10 - h}\" width=\"{bar}\" height=\"{h}\" fill=\"{_BAR}\"/>"
+            f"<text transform=\"translate({x + bar // 2},{chart_h + 20}) rotate(-50)\" text-anchor=\"end\">{_e(label)}</text></g>"
         )
     out.append("</svg>")
-    out.append(f"<p class=\"sub\"><svg width=\"10\" height=\"10\"><rect width=\"10\" height=\"10\" fill=\"{_BAR2}\"/></svg> "
-               f"claims evaluated &nbsp; <svg width=\"10\" height=\"10\"><rect width=\"10\" height=\"10\" fill=\"{_BAR}\"/>"
-               "</svg> rejected</p>")
     return "".join(out)
 
 
 def _count_table(rows: list[Mapping[str, Any]], key_label: str, limit: int = 50) -> str:
     if not rows:
         return "<p class=\"empty\">None.</p>"
-    out = [f"<table><tr><th>{_e(key_label)}</th><th class=\"n\">Claims</th><th class=\"n\">Rejected</th>"
+    out = [f"<table><tr><th>{_e(key_label)}</th><th class=\"n\">Rejected claims</th>"
            "<th class=\"n\">Charges rejected</th></tr>"]
     for r in rows[:limit]:
-        out.append(f"<tr><td>{_e(r['key'])}</td><td class=\"n\">{int(r['claims']):,}</td>"
+        out.append(f"<tr><td>{_e(r['key'])}</td>"
                    f"<td class=\"n\">{int(r['rejected']):,}</td><td class=\"n\">{_e(_money(r['charges_rejected']))}</td></tr>")
     out.append("</table>")
     if len(rows) > limit:
