@@ -316,6 +316,18 @@ def test_scenarios_shape_the_claims() -> None:
         assert "38228" in codes and not any(c.startswith("Q20") for c in codes)
 
 
+@pytest.mark.parametrize("scenario", sorted(corpus.SCENARIOS))
+@pytest.mark.parametrize("kind", ["P", "I"])
+def test_every_scenario_generates_its_intent(scenario: str, kind: str) -> None:
+    seen = []
+    data = b"".join(generate_corpus(31, 12, kind=kind, cgt_share=1.0, violation_mix={scenario: 1},
+                                    on_claim=seen.append))
+    assert len(seen) == 12 and {i.scenario for i in seen} == {scenario}
+    assert {i.outcome for i in seen} <= ({corpus.SCENARIOS[scenario]} | {"warn"})
+    assert all(i.therapy and i.reason for i in seen)
+    assert check_envelope_and_hl(data)["CLM"] == 12
+
+
 def test_generation_streams_one_transaction_at_a_time() -> None:
     chunks = list(generate_corpus(4, 2000, claims_per_transaction=100, transactions_per_group=5))
     transactions = sum(1 for c in chunks if b"ST*837*" in c)

@@ -67,6 +67,7 @@ __all__ = [
     "generate_claims",
     "generate_corpus",
     "write_corpus",
+    "INTENT_COLUMNS",
     "main",
 ]
 
@@ -948,7 +949,7 @@ THERAPIES: tuple[Therapy, ...] = (
        "outpatient-qtc", (4, 40)),
     _t("J1411", "Hemgenix", "hemophilia-b", "D67", "D66", "2023-04-01", 3500000, "0636",
        "outpatient-htc", (18, 70)),
-    _t("J1412", "Roctavian", "hemophilia-a", "D66", "D67", "2024-02-01", 9500, "0636",
+    _t("J1412", "Roctavian", "hemophilia-a", "D66", "D67", "2024-01-01", 9500, "0636",
        "outpatient-htc", (18, 70), units=Decimal(240), max_units=None, ndc_unit="ML"),
     _t("J1413", "Elevidys", "dmd", "G7101", "", "2024-01-01", 3200000, "0636", "outpatient",
        (4, 7)),
@@ -1264,7 +1265,9 @@ class _CgtBuilder:
     def __init__(self, f: _ClaimFactory, kind: str, scenario: str, therapy: Therapy) -> None:
         self.f, self.rng, self.kind, self.scenario, self.t = f, f.rng, kind, scenario, therapy
         self.claim_id = f._claim_id()
-        self.tar: str | None = f"{self.rng.randint(10, 99)}{self.rng.randint(0, 10**8 - 1):08d}{self.rng.randint(0, 9)}"
+        # An 11-digit TAR control number: field office, 8-digit sequence, pricing indicator.
+        rng = self.rng
+        self.tar: str | None = f"{rng.randint(10, 99)}{rng.randint(0, 10**8 - 1):08d}{rng.randint(0, 9)}"
         self.day = self._clean_day()
         self.payer = self._clean_payer()
         self.facility = self._clean_facility()
@@ -1310,80 +1313,106 @@ class _CgtBuilder:
 
     # -- the scenario's change -------------------------------------------------------------
     def _apply(self) -> None:
-        t, rng, kind = self.t, self.rng, self.kind
-        s = self.scenario
-        if s == "clean":
-            if t.is_car_t and rng.random() < 0.2:  # hydration on another day is not bundled
-                self.extra.append(("96360", "0260", 310, self.day + _dt.timedelta(days=1)))
-                self.reason += "; hydration 96360 on the next day, not the 38228 day"
-            if t.code == "Q2058" and rng.random() < 0.5:
-                self.split_infusion = True
-                self.reason += "; two infusions (day 1 and day 10), one unit each"
-        elif s == "missing-tar":
-            self.tar = None
-            self.reason = f"{t.code} ({t.product}) without a TAR/SAR (no REF*G1)"
-        elif s == "wrong-setting":
-            self.setting = rng.choice(("11", "71", "83")) if kind == "I" else rng.choice(("11", "12", "23"))
-            self.facility = COMMUNITY_HOSPITAL  # 837I: the billing hospital; 837P: no NM1*77
-            if self.setting in ("11", "21"):
+        """Make the scenario's one change (a method per scenario, named after it)."""
+        getattr(self, "_scenario_" + self.scenario.replace("-", "_"))()
+
+    def _label(self) -> str:
+        return f"{self.t.code} ({self.t.product})"
+
+    def _scenario_clean(self) -> None:
+        t, rng = self.t, self.rng
+        if t.is_car_t and rng.random() < 0.2:  # hydration on another day is not bundled
+            self.extra.append(("96360", "0260", 310, self.day + _dt.timedelta(days=1)))
+            self.reason += "; hydration 96360 on the next day, not the 38228 day"
+        if t.code == "Q2058" and rng.random() < 0.5:
+            self.split_infusion = True
+            self.reason += "; two infusions (day 1 and day 10), one unit each"
+
+    def _scenario_missing_tar(self) -> None:
+        self.tar = None
+        self.reason = f"{self._label()} without a TAR/SAR (no REF*G1)"
+
+    def _scenario_wrong_setting(self) -> None:
+        rng = self.rng
+        self.facility = COMMUNITY_HOSPITAL  # 837I: the billing hospital; 837P: no NM1*77
+        if self.kind == "I":
+            self.setting = rng.choice(("11", "71", "83"))
+            if self.setting == "11":
                 self.admission = self.day - _dt.timedelta(days=rng.randint(1, 5))
-            where = "type of bill 0%s1" % self.setting if kind == "I" else "place of service " + self.setting
-            self.reason = f"{t.code} ({t.product}) restricted to hospital outpatient, billed with {where}"
-        elif s == "inpatient-drg":
-            self.setting = "11" if kind == "I" else "21"
-            self.admission = self.day - _dt.timedelta(days=rng.randint(1, 5))
-            self.reason = (f"{t.code} ({t.product}) on an inpatient claim: not paid under DRG, "
-                           "hospital outpatient only")
-        elif s == "units-over-max":
-            assert t.max_units is not None
-            self.units = t.max_units * 2 if t.max_units > 1 else t.max_units + rng.randint(1, 2)
-            self.reason = f"{t.code} ({t.product}) {_num(self.units)} units, more than {_num(t.max_units)} per date of service"
-            if t.max_units > 1:  # a label-derived maximum of a per-vg / per-mL code
-                self.outcome = "warn"
-        elif s == "diagnosis-not-indicated":
-            self.diagnoses = rng.sample(_UNRELATED_DIAGNOSES, 2)
-            self.reason = (f"{t.code} ({t.product}) with diagnoses {' '.join(self.diagnoses)}, "
-                           f"outside the policy's {t.family} section")
-            if t.family in ("car-t", "synovial-sarcoma"):
-                # The CAR-T section's cancers are an open list ("including ..."), and synovial
-                # sarcoma has no code of its own: a mismatch there can only be flagged.
-                self.outcome = "warn"
-        elif s == "diagnosis-off-label":
-            self.diagnoses = [rng.choice(t.off_label)]
-            self.reason = (f"{t.code} ({t.product}) with diagnosis {self.diagnoses[0]}: same policy "
-                           "section, not this product's label")
-        elif s == "admin-without-drug":
-            self.with_drug = False
-            self.reason = f"38228 CAR-T administration without a CAR-T drug code"
-        elif s == "bundled-same-day":
-            self.extra.append(("96360", "0260", 310, self.day))
-            if rng.random() < 0.5:
-                self.extra.append(("J7050", "0258", 45, self.day))
-            self.reason = f"hydration/fluids billed on the 38228 date with {t.code} (bundled)"
-        elif s == "before-effective":
-            self.day = t.effective - _dt.timedelta(days=rng.randint(10, 120))
-            if t.family == "sickle-cell":
-                self.payer = rng.choice(MCP_PAYERS)
-            self.reason = f"{t.code} ({t.product}) on {self.day.isoformat()}, before it took effect on {t.effective.isoformat()}"
-            if t.is_car_t and self.day < CAR_T_ADMIN_EFFECTIVE:
-                self.reason += "; 38228 before 2025-01-01 too"
-        elif s == "scd-carve-out-mcp":
-            self.day = self.f._service_day(_CARVE_OUT_SAFE_AFTER, _CLEAN_UNTIL)
-            self.payer = rng.choice(MCP_PAYERS)
-            self.reason = (f"{t.code} ({t.product}) for sickle cell disease billed to managed care plan "
-                           f"{self.payer.payer_id} after the carve-out")
-        elif s == "clinical-trial":
-            self.tar = None if rng.random() < 0.7 else self.tar
-            self.modifiers = ("Q0",)
-            self.diagnoses.append("Z006")
-            self.trial = f"{rng.randint(0, 10**8 - 1):08d}"
-            self.condition_codes = ("30",) if kind == "I" else ()
-            self.reason = f"{t.code} ({t.product}) in a clinical trial (Q0, Z00.6, REF*P4): policy does not apply"
-        elif s == "void":
+            where = f"type of bill 0{self.setting}1"
+        else:
+            self.setting = rng.choice(("11", "12", "23"))
+            where = f"place of service {self.setting}"
+        self.reason = f"{self._label()} restricted to hospital outpatient, billed with {where}"
+
+    def _scenario_inpatient_drg(self) -> None:
+        self.setting = "11" if self.kind == "I" else "21"
+        self.admission = self.day - _dt.timedelta(days=self.rng.randint(1, 5))
+        self.reason = f"{self._label()} on an inpatient claim: not paid under DRG, hospital outpatient only"
+
+    def _scenario_units_over_max(self) -> None:
+        limit = self.t.max_units
+        assert limit is not None
+        self.units = limit * 2 if limit > 1 else limit + self.rng.randint(1, 2)
+        self.reason = f"{self._label()} {_num(self.units)} units, more than {_num(limit)} per date of service"
+        if limit > 1:  # a label-derived maximum of a per-vg / per-mL code
+            self.outcome = "warn"
+
+    def _scenario_diagnosis_not_indicated(self) -> None:
+        self.diagnoses = self.rng.sample(_UNRELATED_DIAGNOSES, 2)
+        self.reason = (f"{self._label()} with diagnoses {' '.join(self.diagnoses)}, "
+                       f"outside the policy's {self.t.family} section")
+        if self.t.family in ("car-t", "synovial-sarcoma"):
+            # The CAR-T section's cancers are an open list ("including ..."), and synovial
+            # sarcoma has no code of its own: a mismatch there can only be flagged.
+            self.outcome = "warn"
+
+    def _scenario_diagnosis_off_label(self) -> None:
+        self.diagnoses = [self.rng.choice(self.t.off_label)]
+        self.reason = (f"{self._label()} with diagnosis {self.diagnoses[0]}: same policy section, "
+                       "not this product's label")
+
+    def _scenario_admin_without_drug(self) -> None:
+        self.with_drug = False
+        self.reason = "38228 CAR-T administration without a CAR-T drug code"
+
+    def _scenario_bundled_same_day(self) -> None:
+        self.extra.append(("96360", "0260", 310, self.day))
+        if self.rng.random() < 0.5:
+            self.extra.append(("J7050", "0258", 45, self.day))
+        self.reason = f"hydration/fluids billed on the 38228 date with {self.t.code} (bundled)"
+
+    def _scenario_before_effective(self) -> None:
+        t = self.t
+        self.day = t.effective - _dt.timedelta(days=self.rng.randint(10, 120))
+        if t.family == "sickle-cell":  # long before the carve-out: managed care's
+            self.payer = self.rng.choice(MCP_PAYERS)
+        self.reason = (f"{self._label()} on {self.day.isoformat()}, before it took effect on "
+                       f"{t.effective.isoformat()}")
+        if t.is_car_t and self.day < CAR_T_ADMIN_EFFECTIVE:
+            self.reason += "; 38228 before 2025-01-01 too"
+
+    def _scenario_scd_carve_out_mcp(self) -> None:
+        self.day = self.f._service_day(_CARVE_OUT_SAFE_AFTER, _CLEAN_UNTIL)
+        self.payer = self.rng.choice(MCP_PAYERS)
+        self.reason = (f"{self._label()} for sickle cell disease billed to managed care plan "
+                       f"{self.payer.payer_id} after the carve-out")
+
+    def _scenario_clinical_trial(self) -> None:
+        rng = self.rng
+        if rng.random() < 0.7:
             self.tar = None
-            self.frequency = "8"
-            self.payer_claim_number = f"{rng.randint(0, 10**13 - 1):013d}"
-            self.reason = f"void (frequency 8) of an earlier {t.code} claim, no TAR: not re-checked"
+        self.modifiers = ("Q0",)
+        self.diagnoses.append("Z006")
+        self.trial = f"{rng.randint(0, 10**8 - 1):08d}"
+        self.condition_codes = ("30",) if self.kind == "I" else ()
+        self.reason = f"{self._label()} in a clinical trial (Q0, Z00.6, REF*P4): policy does not apply"
+
+    def _scenario_void(self) -> None:
+        self.tar = None
+        self.frequency = "8"
+        self.payer_claim_number = f"{self.rng.randint(0, 10**13 - 1):013d}"
+        self.reason = f"void (frequency 8) of an earlier {self.t.code} claim, no TAR: not re-checked"
 
     # -- lines and the claim ---------------------------------------------------------------
     def _lines(self) -> tuple[LineSpec, ...]:
