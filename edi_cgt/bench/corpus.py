@@ -10,9 +10,11 @@
 # delimiters with three str.replace calls. That keeps every delimiter choice (pipes, 0x1D,
 # newline as terminator, ISA11=U) on one code path and makes the generator fast.
 #
-# The corpus generator draws everything from random.Random(seed) and builds and emits one
-# transaction at a time, so its memory does not grow with the number of claims. Each generated
-# claim comes with an Intent (accept/reject and why) so benchmarks can check a checker's answers.
+# The corpus generator builds and emits one transaction at a time, so its memory does not grow
+# with the number of claims. Interchange k draws from random.Random(f"edi-cgt-corpus/{seed}/{k}"): the
+# bytes depend only on the seed and the options, and worker processes (jobs > 1) can make
+# interchanges side by side and still produce the same file. Each generated claim comes with an
+# Intent (accept / reject / warn, and why) so benchmarks can check a checker's answers.
 from __future__ import annotations
 
 import argparse
@@ -1633,6 +1635,9 @@ def generate_corpus(
     """Yield an 837 corpus as byte chunks, deterministic from `seed` (whatever `jobs` is).
 
     kind: 'P', 'I' or 'mixed' (each functional group is 837I with `institutional_share`).
+    cgt_share: share of claims that are CGT claims; violation_mix: weights of SCENARIOS for them.
+    lines_per_claim: (min, max) lines of a routine claim (CGT claims have their own lines).
+    cob_share / dependent_share: share of claims with a 2320 COB loop / under a 2000C patient.
     versions: GS08/ST03 per kind, e.g. {"P": "X222A2"} (default X222A1 / X223A2).
     With jobs == 1 a chunk is one transaction (or an envelope segment); with jobs > 1 worker
     processes make whole interchanges, at most 2 * jobs in flight, so memory stays bounded.
