@@ -6,13 +6,12 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from .claims.model import Claim
 from .policy.findings import Decision
 
-__all__ = ["DeciderConfig", "make_decider"]
+__all__ = ["Decider", "DeciderConfig", "make_decider"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,15 +21,26 @@ class DeciderConfig:
     as_of: dt.date | None = None  # None: each claim on its own dates of service
 
 
-def make_decider(config: DeciderConfig = DeciderConfig()) -> Callable[[Claim], Decision]:
+class Decider:
+    """claim -> Decision, plus the codes without which no claim can be rejected."""
+
+    __slots__ = ("_policy", "_site", "_as_of", "_evaluate", "trigger_codes")
+
+    def __init__(self, config: DeciderConfig = DeciderConfig()) -> None:
+        from .policy import evaluate, load_policy, load_site, trigger_codes
+
+        self._policy = load_policy(config.policy_path)
+        self._site = load_site(config.site_path) if config.site_path else None
+        self._as_of = config.as_of
+        self._evaluate = evaluate
+        # Guarantee (edi_cgt.policy.trigger_codes): a claim with none of these codes on its
+        # lines gets no finding from any rule, so the fast path may skip reading it.
+        self.trigger_codes: frozenset[str] = trigger_codes(self._policy)
+
+    def __call__(self, claim: Claim) -> Decision:
+        return self._evaluate(claim, self._policy, self._site, as_of=self._as_of)
+
+
+def make_decider(config: DeciderConfig = DeciderConfig()) -> Decider:
     """Load the policy and site once; return a pure function of one claim."""
-    from .policy import evaluate, load_policy, load_site
-
-    policy = load_policy(config.policy_path)
-    site = load_site(config.site_path) if config.site_path else None
-    as_of = config.as_of
-
-    def decide(claim: Claim) -> Decision:
-        return evaluate(claim, policy, site, as_of=as_of)
-
-    return decide
+    return Decider(config)

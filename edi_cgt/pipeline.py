@@ -21,6 +21,7 @@ from typing import Any, BinaryIO, Protocol
 
 from .claims.model import Claim
 from .claims.walker import EnvelopeContext, TransactionWalker
+from .fastpath import TriggerScanner, layout, plan_transaction, read_hit_claims
 from .policy.findings import Decision
 from .writers.clean837 import CleanWriter
 from .x12.envelope import Envelope, EnvelopeIssue
@@ -30,6 +31,7 @@ from .x12.reader import Segment, iter_segments
 __all__ = ["FilterStats", "ClaimSink", "run_filter", "SPOOL_MEMORY"]
 
 SPOOL_MEMORY = 8 << 20  # bytes of one transaction kept in memory before spilling to disk
+FAST_LIMIT = 16 << 20  # transactions up to this size are scanned whole by the fast path
 _ENVELOPE_IDS = frozenset({"ISA", "GS", "GE", "IEA"})
 
 
@@ -58,6 +60,7 @@ class FilterStats:
     charges_rejected: Decimal = Decimal(0)
     warnings: int = 0
     envelope_issues: int = 0
+    fast_transactions: int = 0  # copied through by the fast path
     seconds: float = 0.0
     by_rule: dict[str, int] = field(default_factory=dict)  # rejected claims per error rule
 
@@ -86,8 +89,18 @@ def run_filter(
     sinks: Sequence[ClaimSink] = (),
     where: str = "",
     on_event: Callable[..., None] | None = None,
+    fast: bool = True,
 ) -> FilterStats:
-    """Filter one input. `on_event(name, **fields)` receives log events (no PHI in fields)."""
+    """Filter one input. `on_event(name, **fields)` receives log events (no PHI in fields).
+
+    With `fast` (and a `decide` that carries `trigger_codes`, like edi_cgt.decider.Decider),
+    transactions up to FAST_LIMIT bytes are first scanned as bytes (edi_cgt.fastpath); one
+    that cannot lose a claim is copied through without being read claim by claim. The clean
+    837 and the 277CA are the same either way. What the fast path does not do for such a
+    transaction: envelope count checks and structure checks (it is copied as it came, which
+    is also what the slow path does with a transaction it cannot read), and `sinks` do not
+    see its claims (in it, every claim is accepted). Turn it off when a sink needs every claim
+    (277CA --ack-all, per-claim reports)."""
     t0 = time.perf_counter()
     stats = FilterStats(source=where)
     emit = on_event or (lambda *a, **k: None)
@@ -97,6 +110,10 @@ def run_filter(
     writer = CleanWriter(out)
     pending: Segment | None = None
     claims_before = 0
+    if any(getattr(sink, "needs_every_claim", False) for sink in sinks):
+        fast = False
+    codes = getattr(decide, "trigger_codes", None) if fast else None
+    scanner = TriggerScanner(codes) if codes is not None else None
 
     def note(issues: list[EnvelopeIssue]) -> None:
         for issue in issues:
@@ -110,6 +127,13 @@ def run_filter(
             break
         note(env.feed(seg))
         if seg.data and seg.id == "ST":
+            if scanner is not None:
+                taken = segments.send(("through_se", FAST_LIMIT))
+                if taken is not None:
+                    claims_before = _fast_transaction(
+                        seg, taken, scanner, env, writer, decide, sinks, stats, emit, note, where, claims_before
+                    )
+                    continue
             pending, claims_before = _transaction(
                 seg, segments, env, writer, decide, sinks, stats, emit, note, where, claims_before
             )
@@ -119,6 +143,74 @@ def run_filter(
     stats.bytes_in = counted.total
     stats.seconds = time.perf_counter() - t0
     return stats
+
+
+def _fast_transaction(
+    st: Segment,
+    taken: tuple[bytes, int],
+    scanner: TriggerScanner,
+    env: Envelope,
+    writer: CleanWriter,
+    decide: Callable[[Claim], Decision],
+    sinks: Sequence[ClaimSink],
+    stats: FilterStats,
+    emit: Callable[..., None],
+    note: Callable[[list[EnvelopeIssue]], None],
+    where: str,
+    claims_before: int,
+) -> int:
+    """Copy the transaction through if it cannot lose a claim; else run the slow path on it."""
+    rest, skipped = taken
+    data = st.raw + rest
+    last_number = st.number + skipped
+    if st.get(1) != "837":
+        stats.transactions += 1
+        env.skip_transaction(last_number)
+        emit("transaction_not_837", file=where, transaction=st.get(2), set_id=st.get(1))
+        writer.copy_transaction([data])
+        return claims_before
+    scan = scanner.scan(data, st.delimiters)
+    if scan is not None and env.isa is not None:
+        context = dict(st_number=st.number, delimiters=st.delimiters, envelope=EnvelopeContext(env.isa, env.gs),
+                       transaction_index=env.transaction_index, claims_before=claims_before)
+        lay = layout(data, st.delimiters) if scan.hits else None
+        hits = read_hit_claims(data, scan, lay, **context) if lay is not None else {}
+        if hits is not None:
+            decisions = {k: decide(c) for k, c in hits.items()}
+            if not any(d.rejected for d in decisions.values()):
+                stats.transactions += 1
+                stats.claims_in += scan.claims
+                stats.accepted += scan.claims
+                stats.charges_in += scan.charges
+                stats.warnings += sum(len(d.warnings) for d in decisions.values())
+                stats.fast_transactions += 1
+                env.skip_transaction(last_number)
+                writer.copy_transaction([data])
+                return claims_before + scan.claims
+            plan = plan_transaction(data, scan, lay, hits, **context)
+            if plan is not None:
+                # Drop the rejected claims by byte ranges; the other claims are accepted by the
+                # trigger-code guarantee and only need id, charge and provider for the sinks.
+                keep = bytearray(b"\x01" * len(plan.claims))
+                tally = FilterStats()
+                events: list[dict[str, Any]] = []
+                for k, claim in enumerate(plan.claims):
+                    decision = decisions.get(k) or Decision(claim.claim_id)
+                    if decision.rejected:
+                        keep[k] = 0
+                    _tally(tally, events, claim, decision, st)
+                    for sink in sinks:
+                        sink.add(claim, decision)
+                stats.transactions += 1
+                stats.fast_transactions += 1
+                _commit(stats, tally, events, emit, where)
+                env.skip_transaction(last_number)
+                writer.transaction_units(plan.units, keep)
+                return claims_before + scan.claims
+    # Something here may be rejected (or is unusual): decide it claim by claim.
+    segments = iter_segments([rest], where=where, delimiters=st.delimiters, first_number=st.number + 1)
+    _, claims_after = _transaction(st, segments, env, writer, decide, sinks, stats, emit, note, where, claims_before)
+    return claims_after
 
 
 def _transaction(
@@ -203,12 +295,7 @@ def _transaction(
         spool.close()
         return leftover, claims_after
 
-    for name in ("claims_in", "accepted", "rejected", "charges_in", "charges_rejected", "warnings"):
-        setattr(stats, name, getattr(stats, name) + getattr(tally, name))
-    for rule, n in tally.by_rule.items():
-        stats.by_rule[rule] = stats.by_rule.get(rule, 0) + n
-    for event in rejected_events:
-        emit("claim_rejected", file=where, **event)
+    _commit(stats, tally, rejected_events, emit, where)
     spool.seek(0)
     if all(keep):
         writer.copy_transaction(iter(lambda: spool.read(1 << 20), b""))
@@ -218,6 +305,17 @@ def _transaction(
         writer.transaction(again, keep)
     spool.close()
     return leftover, claims_after
+
+
+def _commit(stats: FilterStats, tally: FilterStats, events: list[dict[str, Any]], emit: Callable[..., None],
+            where: str) -> None:
+    """Merge one transaction's counts into the input's and log its rejected claims."""
+    for name in ("claims_in", "accepted", "rejected", "charges_in", "charges_rejected", "warnings"):
+        setattr(stats, name, getattr(stats, name) + getattr(tally, name))
+    for rule, n in tally.by_rule.items():
+        stats.by_rule[rule] = stats.by_rule.get(rule, 0) + n
+    for event in events:
+        emit("claim_rejected", file=where, **event)
 
 
 def _tally(t: FilterStats, events: list[dict[str, Any]], claim: Claim, decision: Decision, st: Segment) -> None:

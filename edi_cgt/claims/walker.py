@@ -203,6 +203,11 @@ class TransactionWalker:
         return self._info
 
     @property
+    def billing_provider(self) -> Provider | None:
+        """The billing provider (2010AA) of the HL level read last."""
+        return self._current.billing_provider if self._current is not None else None
+
+    @property
     def st_control(self) -> str:
         return self._st.get(2) if self._st is not None else ""
 
@@ -214,9 +219,9 @@ class TransactionWalker:
         finished: Claim | None = None
         if sid in ("CLM", "HL", "SE") and self._claim is not None:
             finished = self._close_claim(seg)
-        handler = getattr(self, "_on_" + sid, None)
+        handler = _HANDLERS.get(sid)
         if handler is not None:
-            handler(seg)
+            handler(self, seg)
         else:
             self._on_other(seg, sid)
         return finished
@@ -232,18 +237,17 @@ class TransactionWalker:
         if not seg.data:
             raise TransactionError("empty segment (two terminators in a row)", segment_number=seg.number)
         sid = seg.id
-        if not VALID_ID.match(sid):
-            if not sid:
-                raise TransactionError("segment has no identifier (it starts with an element separator)", segment_number=seg.number)
-            raise TransactionError(f"invalid segment identifier {sid!r} (2-3 upper-case letters or digits)", segment_number=seg.number)
         if sid not in SEGMENT_IDS:
-            raise TransactionError(f"unknown segment {sid!r}: not an 837 segment", segment_number=seg.number)
-        for pos in REQUIRED_ELEMENTS.get(sid, ()):
-            if not seg.get(pos):
-                raise TransactionError(f"{sid}{pos:02d} is required but empty", segment_number=seg.number)
-        if sid in NAME_LOOP_RANK:
-            rank = NAME_LOOP_RANK[sid]
-            if sid == "NM1":
+            self._bad_id(seg, sid)
+        required = REQUIRED_ELEMENTS.get(sid)
+        if required:
+            elements = seg.elements
+            for pos in required:
+                if pos >= len(elements) or not elements[pos]:
+                    raise TransactionError(f"{sid}{pos:02d} is required but empty", segment_number=seg.number)
+        rank = NAME_LOOP_RANK.get(sid)
+        if rank is not None:
+            if rank == 0:
                 self._name_rank = 0
             elif self._name_loop is not None and rank < self._name_rank:
                 before = next(k for k, v in NAME_LOOP_RANK.items() if v == self._name_rank)
@@ -251,12 +255,20 @@ class TransactionWalker:
                     f"{sid} out of order in the NM1*{self._name_loop} loop: it must come before {before}",
                     segment_number=seg.number,
                 )
-            else:
-                self._name_rank = max(self._name_rank, rank)
+            elif rank > self._name_rank:
+                self._name_rank = rank
         elif sid in NAME_LOOP_END:
             self._name_loop = None
             self._name_rank = -1
         return sid
+
+    @staticmethod
+    def _bad_id(seg: Segment, sid: str) -> None:
+        if not VALID_ID.match(sid):
+            if not sid:
+                raise TransactionError("segment has no identifier (it starts with an element separator)", segment_number=seg.number)
+            raise TransactionError(f"invalid segment identifier {sid!r} (2-3 upper-case letters or digits)", segment_number=seg.number)
+        raise TransactionError(f"unknown segment {sid!r}: not an 837 segment", segment_number=seg.number)
 
     # -- header -------------------------------------------------------------------------
     def _on_ST(self, seg: Segment) -> None:
@@ -576,3 +588,6 @@ class TransactionWalker:
             submitter=self._submitter or Provider(entity="41", name="", npi=None),
             receiver=self._receiver or Provider(entity="40", name="", npi=None),
         )
+
+
+_HANDLERS = {name[4:]: func for name, func in vars(TransactionWalker).items() if name.startswith("_on_") and name != "_on_other"}

@@ -31,10 +31,13 @@ _DATE = click.DateTime(formats=["%Y-%m-%d"])
 @click.option("--as-of", type=_DATE, help="Evaluate every claim as if on this date (YYYY-MM-DD).")
 @click.option("--strict", is_flag=True,
               help="Treat a transaction that cannot be read as claims as fatal (exit 2) instead of passing it through.")
+@click.option("--fast-path/--no-fast-path", "fast", default=True, show_default=True,
+              help="Copy transactions that hold no policy code without reading them claim by claim "
+                   "(outputs are identical either way; off with --ack-all).")
 @click.pass_context
 @handle_errors
 def filter_(ctx: click.Context, input_: str, output: str, rejects: str, ack_all: bool, site_path: str | None,
-            policy_path: str | None, as_of: dt.datetime | None, strict: bool) -> None:
+            policy_path: str | None, as_of: dt.datetime | None, strict: bool, fast: bool) -> None:
     """Pass clean claims on, pull policy rejections out into a 277CA.
 
     Reads one 837P/837I INPUT (a path, a .gz, or '-' for stdin), applies the policy
@@ -83,12 +86,22 @@ def filter_(ctx: click.Context, input_: str, output: str, rejects: str, ack_all:
         getattr(logger, level)(name, **fields)
 
     with AtomicOutput(rejects) as ack_out, AtomicOutput(output) as clean_out:
-        with AckWriter(ack_out.stream, ack_all=ack_all, include_phi=True) as ack:
+        with AckWriter(ack_out.stream, ack_all=ack_all, include_phi=True, now=_now()) as ack:
             stats = run_filter(read_chunks(input_), out=clean_out.stream, decide=decide, sinks=[ack], where=where,
-                               on_event=on_event)
+                               on_event=on_event, fast=fast and not ack_all)
     summary = stats.as_dict()
     summary["by_rule"] = dict(sorted(stats.by_rule.items()))
     logger.info("summary", **summary)
     if stats.transactions_passed_through:
         ctx.exit(EXIT_PASSED_THROUGH)
     ctx.exit(EXIT_REJECTED if stats.rejected else EXIT_OK)
+
+
+def _now() -> dt.datetime | None:
+    """SOURCE_DATE_EPOCH, when set, fixes the 277CA's dates and times (reproducible output)."""
+    import os
+
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    if epoch and epoch.isdigit():
+        return dt.datetime.fromtimestamp(int(epoch), tz=dt.timezone.utc).replace(tzinfo=None)
+    return None

@@ -30,7 +30,8 @@ class _Block:
     hl: Segment
     level: str
     parent: "_Block | None"
-    segments: list[Segment] = field(default_factory=list)
+    body: list[bytes] = field(default_factory=list)  # raw bytes of the segments after the HL
+    body_count: int = 0  # how many segments `body` holds
     written: bool = False
     new_id: str = ""
     claims: int = 0  # claims in this block's subtree
@@ -102,10 +103,18 @@ class CleanWriter:
 
     def transaction(self, segments: Iterable[Segment], keep: Sequence[int]) -> TransactionResult:
         """Write one 837 transaction, keeping claim i (in CLM order) when keep[i] is true."""
+        units = ((_unit_kind(seg), seg, 1) for seg in segments)
+        return self.transaction_units(units, keep)
+
+    def transaction_units(self, units: Iterable[tuple[str, "Segment | bytes", int]], keep: Sequence[int]) -> TransactionResult:
+        """Like `transaction`, over units instead of single segments: ("HL", Segment, 1),
+        ("SE", Segment, 1), ("CLM", bytes, n) for a claim's first n segments (or all of
+        them), ("SEG", bytes, n) for n other segments. A caller that already knows where claims
+        and HLs start (the fast path) can hand whole claims over as one unit."""
         self._tx_in += 1
         state = _TransactionState(self, keep)
-        for seg in segments:
-            state.feed(seg)
+        for kind, payload, count in units:
+            state.feed(kind, payload, count)
         return state.result
 
     # -- internals --------------------------------------------------------------------------
@@ -136,7 +145,8 @@ class _TransactionState:
     def __init__(self, writer: CleanWriter, keep: Sequence[int]) -> None:
         self.w = writer
         self.keep = keep
-        self.header: list[Segment] = []
+        self.header: list[bytes] = []
+        self.header_count = 0
         self.header_written = False
         self.stack: list[_Block] = []
         self.last_of_level: dict[str, _Block] = {}
@@ -151,12 +161,11 @@ class _TransactionState:
         self.written = 0
         self.result = TransactionResult(False, 0, 0, 0)
 
-    def feed(self, seg: Segment) -> None:
-        sid = seg.id
-        if sid == "HL":
+    def feed(self, kind: str, payload: "Segment | bytes", count: int) -> None:
+        if kind == "HL":
             self.in_claim = False
-            self._open_block(seg)
-        elif sid == "CLM":
+            self._open_block(payload)  # type: ignore[arg-type]
+        elif kind == "CLM":
             self.claim_no += 1
             self.claims += 1
             self.in_claim = True
@@ -168,10 +177,11 @@ class _TransactionState:
             if self.keep_claim:
                 self.kept += 1
                 self._flush_path()
-                self._emit(seg)
+                self._emit(_raw(payload), count)
             else:
-                self.dropped_segments += 1
-        elif sid == "SE":
+                self.dropped_segments += count
+        elif kind == "SE":
+            seg: Segment = payload  # type: ignore[assignment]
             self.in_claim = False
             self._close_blocks(len(self.stack))
             if self.claims and not self.kept:
@@ -182,21 +192,25 @@ class _TransactionState:
                 elements = list(seg.elements)
                 elements[1] = str(self.written + 1)
                 seg = seg.with_elements(elements)
-            self._emit(seg)
+            self._emit(seg.raw, 1)
             self.w._tx_out += 1
             self.result = TransactionResult(True, self.claims, self.kept, self.written)
         elif self.in_claim:
             if self.keep_claim:
-                self._emit(seg)
+                self._emit(_raw(payload), count)
             else:
-                self.dropped_segments += 1
+                self.dropped_segments += count
         elif self.stack:
-            self.stack[-1].segments.append(seg)
-            if self.stack[-1].written:
+            top = self.stack[-1]
+            if top.written:
                 # The block was flushed by a claim already: later loops follow directly.
-                self._emit(self.stack[-1].segments.pop())
+                self._emit(_raw(payload), count)
+            else:
+                top.body.append(_raw(payload))
+                top.body_count += count
         else:
-            self.header.append(seg)
+            self.header.append(_raw(payload))
+            self.header_count += count
 
     # -- blocks -----------------------------------------------------------------------------
     def _open_block(self, seg: Segment) -> None:
@@ -210,7 +224,7 @@ class _TransactionState:
                     depth = i + 1
         self._close_blocks(len(self.stack) - depth)
         parent = self.stack[-1] if self.stack else None
-        self.stack.append(_Block(hl=seg, level=level, parent=parent, segments=[seg]))
+        self.stack.append(_Block(hl=seg, level=level, parent=parent))
 
     def _close_blocks(self, count: int) -> None:
         for _ in range(count):
@@ -219,7 +233,7 @@ class _TransactionState:
                 continue
             if block.claims and not block.kept:
                 # All claims under it were rejected: drop the HL and its name loops.
-                self.dropped_segments += len(block.segments)
+                self.dropped_segments += 1 + block.body_count
                 self.renumber = True
             else:
                 # No claims beneath it at all: it stays, as it came.
@@ -248,19 +262,34 @@ class _TransactionState:
         else:
             block.new_id = hl.get(1)
         block.written = True
-        self._emit(hl)
-        for seg in block.segments[1:]:
-            self._emit(seg)
-        block.segments.clear()
+        self._emit(hl.raw, 1)
+        for raw in block.body:
+            self.w._write(raw)
+        self.written += block.body_count
+        block.body.clear()
 
     def _flush_header(self) -> None:
         if not self.header_written:
             self.header_written = True
             self.w._flush_envelope()
-            for seg in self.header:
-                self._emit(seg)
+            for raw in self.header:
+                self.w._write(raw)
+            self.written += self.header_count
             self.header.clear()
 
-    def _emit(self, seg: Segment) -> None:
-        self.w._write(seg.raw)
-        self.written += 1
+    def _emit(self, raw: bytes, count: int) -> None:
+        self.w._write(raw)
+        self.written += count
+
+
+def _raw(payload: "Segment | bytes") -> bytes:
+    return payload if isinstance(payload, bytes) else payload.raw
+
+
+def _unit_kind(seg: Segment) -> str:
+    data = seg.data
+    if data[:2] == b"HL" or data[:2] == b"SE" or data[:3] == b"CLM":
+        sid = seg.id
+        if sid in ("HL", "SE", "CLM"):
+            return sid
+    return "SEG"

@@ -107,6 +107,11 @@ class Envelope:
             issues.append(EnvelopeIssue(n, f"segment {sid!r} outside {where}"))
         return issues
 
+    def skip_transaction(self, last_number: int) -> None:
+        """The caller consumed the rest of the open transaction (through SE) unread."""
+        self.st = None
+        self.last_number = last_number
+
     def finish(self) -> list[EnvelopeIssue]:
         """At end of input: report trailers that never came."""
         n = self.last_number

@@ -17,6 +17,7 @@
 # lost before someone decides what to do with it.
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Iterator
 
 from .delimiters import ISA_LENGTH, Delimiters, detect_delimiters
@@ -33,7 +34,7 @@ _MAX_SEGMENT = 64 << 20  # a "segment" longer than this means the terminator is 
 class Segment:
     """One X12 segment and the exact bytes it was read from."""
 
-    __slots__ = ("data", "tail", "lead", "number", "delimiters", "_elements")
+    __slots__ = ("data", "tail", "lead", "number", "delimiters", "_elements", "_id")
 
     def __init__(
         self,
@@ -49,6 +50,7 @@ class Segment:
         self.number = number  # 1-based ordinal over the whole input
         self.delimiters = delimiters
         self._elements: list[str] | None = None
+        self._id: str | None = None
 
     # -- views ---------------------------------------------------------------------------
     @property
@@ -64,7 +66,12 @@ class Segment:
 
     @property
     def id(self) -> str:
-        return self.elements[0]
+        sid = self._id
+        if sid is None:
+            data = self.data
+            k = data.find(self.delimiters.element)
+            sid = self._id = (data if k < 0 else data[:k]).decode("latin-1")
+        return sid
 
     def get(self, position: int, default: str = "") -> str:
         """Element at `position` (1-based like X12: seg.get(1) is XX01), or `default`."""
@@ -165,12 +172,18 @@ def iter_segments(
         # ---- inside an interchange: cut on the terminator --------------------------------
         term = delims.segment
         element = delims.element
+        blank = _blank_bytes(delims)
         while True:
             end = buf.find(term, pos)
             if end >= 0:
-                tail_end = _skip_blank(buf, end + 1, delims)
-                if tail_end == len(buf) and not eof and more():
-                    continue  # the blank run may go on in the next chunk: retry this segment
+                tail_end = end + 1
+                if tail_end < len(buf):
+                    if buf[tail_end] in blank:
+                        tail_end = _skip_blank(buf, tail_end, blank)
+                        if tail_end == len(buf) and not eof and more():
+                            continue  # the blank run may go on in the next chunk
+                elif not eof and more():
+                    continue  # a line break may follow in the next chunk
             else:
                 if len(buf) - pos > _MAX_SEGMENT:
                     raise X12SyntaxError(
@@ -200,19 +213,84 @@ def iter_segments(
             seg = Segment(data, buf[end:tail_end], number, delims)
             number += 1
             pos = tail_end
-            yield seg
+            request = yield seg
+            while request is not None:
+                # The consumer asked, by send(("through_se", limit)), for the raw bytes of the
+                # rest of the transaction it is in: give them (and how many segments they hold)
+                # without cutting segments, or None if no SE comes within `limit` bytes.
+                _, limit = request
+                while True:
+                    found = _find_transaction_end(buf, pos, delims, eof)
+                    if found is None and len(buf) - pos <= limit and not eof and more():
+                        continue
+                    break
+                taken = None
+                if found is not None and found > 0:
+                    body = buf[pos:found]
+                    skipped = body.count(term)
+                    number += skipped
+                    pos = found
+                    taken = (body, skipped)
+                request = yield taken
             if data[:3] == b"IEA" and (len(data) == 3 or data[3:4] == element):
                 delims = None
                 break
 
 
-def _skip_blank(buf: bytes, i: int, delims: Delimiters) -> int:
+def _find_transaction_end(buf: bytes, pos: int, delims: Delimiters, eof: bool) -> int | None:
+    """End offset (after the SE segment's terminator and line break) of the transaction whose
+    body starts at `pos`; None when the buffer does not hold it yet; -1 when another ST comes
+    before any SE (the transaction has no SE: the caller then reads segment by segment).
+
+    Checking for an ST is enough: the SE of any later transaction comes after that one's ST,
+    and a transaction cut short at the end of the input has no SE to find at all."""
+    term, element = delims.segment, delims.element
+    blank = _blank_bytes(delims)
+    se = _find_segment(buf, b"SE" + element, pos, term, blank)
+    if _find_segment(buf, b"ST" + element, pos, term, blank, se) is not None:
+        return -1
+    if se is None:
+        return None
+    end = buf.find(term, se)
+    if end < 0:
+        return None
+    end += 1
+    if end < len(buf) and buf[end] in blank:
+        end = _skip_blank(buf, end, blank)
+    if end == len(buf) and not eof:
+        return None  # cannot know yet whether a line break follows
+    return end
+
+
+def _find_segment(buf: bytes, start: bytes, pos: int, term: bytes, blank: frozenset, limit: int | None = None) -> int | None:
+    """Offset of the first segment at or after `pos` that begins with `start` (id + element
+    separator), i.e. whose bytes follow a terminator and optional blanks; None if none."""
+    i = pos
+    end = len(buf) if limit is None else limit
+    t = term[0]
+    while True:
+        i = buf.find(start, i, end)
+        if i < 0:
+            return None
+        j = i - 1
+        while j >= pos and buf[j] in blank and buf[j] != t:
+            j -= 1
+        if j < pos or buf[j] == t:
+            return i
+        i += 1
+
+
+@functools.lru_cache(maxsize=64)
+def _blank_bytes(delims: Delimiters) -> frozenset:
+    return frozenset(b for b in _WHITESPACE if bytes([b]) not in (delims.segment, delims.element))
+
+
+def _skip_blank(buf: bytes, i: int, blank: "frozenset[int] | Delimiters") -> int:
     """Index of the first byte at or after `i` that is not layout whitespace (nor a delimiter)."""
+    if isinstance(blank, Delimiters):
+        blank = _blank_bytes(blank)
     n = len(buf)
-    while i < n and buf[i] in _WHITESPACE:
-        b = buf[i : i + 1]
-        if b == delims.segment or b == delims.element:
-            break
+    while i < n and buf[i] in blank:
         i += 1
     return i
 
