@@ -30,8 +30,8 @@ from .x12.reader import Segment, iter_segments
 
 __all__ = ["FilterStats", "ClaimSink", "run_filter", "SPOOL_MEMORY"]
 
-SPOOL_MEMORY = 8 << 20  # bytes of one transaction kept in memory before spilling to disk
-FAST_LIMIT = 16 << 20  # transactions up to this size are scanned whole by the fast path
+SPOOL_MEMORY = 4 << 20  # bytes of one transaction kept in memory before spilling to disk
+FAST_LIMIT = 4 << 20  # transactions up to this size are scanned whole by the fast path
 _ENVELOPE_IDS = frozenset({"ISA", "GS", "GE", "IEA"})
 
 
