@@ -217,11 +217,13 @@ def test_delimiter_fixtures_use_the_delimiters_they_are_named_for() -> None:
     def isa(name: str) -> bytes:
         return read_fixture(name).removeprefix(b"\xef\xbb\xbf")[:106]
 
-    assert (isa("delims_pipe_gt_newline.837")[3:4], isa("delims_pipe_gt_newline.837")[104:106]) == (b"|", b">\n")
-    assert isa("delims_tilde_caret_underscore.837")[3:4] + isa("delims_tilde_caret_underscore.837")[104:106] == b"~^_"
+    pipe, tilde = isa("delims_pipe_gt_newline.837"), isa("delims_tilde_caret_underscore.837")
+    assert pipe[3:4] + pipe[104:106] == b"|>\n"
+    assert tilde[3:4] + tilde[104:106] == b"~^_"
     assert isa("delims_0x1d.837")[105:106] == b"\x1d" and b"\n" not in read_fixture("delims_0x1d.837")
     assert isa("isa11_U.837")[82:83] == b"U"
-    assert read_fixture("bom_crlf.837").startswith(b"\xef\xbb\xbfISA") and b"~\r\n" in read_fixture("bom_crlf.837")
+    bom = read_fixture("bom_crlf.837")
+    assert bom.startswith(b"\xef\xbb\xbfISA") and b"~\r\n" in bom
     crlf = read_fixture("crlf_per_line.837")
     assert crlf.count(b"~\r\n") == crlf.count(b"~")
 
@@ -279,7 +281,8 @@ def test_stats_and_intents_match_the_bytes() -> None:
     claim_ids = [s[1] for s in segments(data) if s[0] == "CLM"]
     assert stats.claims == counts["CLM"] == len(seen) == 333
     assert [i.claim_id for i in seen] == claim_ids
-    assert (stats.interchanges, stats.groups, stats.transactions) == (counts["ISA"], counts["GS"], counts["ST"])
+    envelopes = (stats.interchanges, stats.groups, stats.transactions)
+    assert envelopes == (counts["ISA"], counts["GS"], counts["ST"])
     assert stats.bytes == len(data)
     assert stats.cgt_claims == sum(1 for i in seen if i.scenario != "non-cgt") > 0
     assert stats.expected_rejects == sum(1 for i in seen if i.outcome == "reject") > 0
@@ -378,4 +381,5 @@ def test_npis_are_luhn_valid() -> None:
     assert npi_is_valid("1234567893")  # the standard example NPI
     assert not npi_is_valid("1234567890")
     assert all(npi_is_valid(make_npi(n)) for n in range(0, 5000, 7))
-    assert all(npi_is_valid(n) for n in corpus.QUALIFIED_TREATMENT_CENTERS + corpus.HEMOPHILIA_TREATMENT_CENTERS)
+    centers = corpus.QUALIFIED_TREATMENT_CENTERS + corpus.HEMOPHILIA_TREATMENT_CENTERS
+    assert all(npi_is_valid(n) for n in centers)

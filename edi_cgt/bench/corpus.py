@@ -11,8 +11,8 @@
 # newline as terminator, ISA11=U) on one code path and makes the generator fast.
 #
 # The corpus generator builds and emits one transaction at a time, so its memory does not grow
-# with the number of claims. Interchange k draws from random.Random(f"edi-cgt-corpus/{seed}/{k}"): the
-# bytes depend only on the seed and the options, and worker processes (jobs > 1) can make
+# with the number of claims. Interchange k draws from random.Random(f"edi-cgt-corpus/{seed}/{k}"):
+# the bytes depend only on the seed and the options, and worker processes (jobs > 1) can make
 # interchanges side by side and still produce the same file. Each generated claim comes with an
 # Intent (accept / reject / warn, and why) so benchmarks can check a checker's answers.
 from __future__ import annotations
@@ -898,7 +898,9 @@ class Therapy:
 
     code: str
     product: str
-    family: str  # car-t | sickle-cell | beta-thalassemia | hemophilia-a | hemophilia-b | dmd | sma | retinal | synovial-sarcoma
+    # car-t | sickle-cell | beta-thalassemia | hemophilia-a | hemophilia-b | dmd | sma | retinal
+    # | synovial-sarcoma
+    family: str
     diagnoses: tuple[str, ...]  # indicated (ICD-10-CM, no dot)
     off_label: tuple[str, ...]  # same policy section, but not this product's indication
     effective: _dt.date  # first valid date of service (reference/hcpcs-dates.md)
@@ -1109,7 +1111,8 @@ class _ClaimFactory:
         self.member_seq += 1
         rng = self.rng
         return PersonSpec(
-            last or rng.choice(_LAST_NAMES), rng.choice(_FIRST_NAMES), f"{self.member_prefix}{self.member_seq:06d}",
+            last or rng.choice(_LAST_NAMES), rng.choice(_FIRST_NAMES),
+            f"{self.member_prefix}{self.member_seq:06d}",
             birth, rng.choice("FMU") if rng.random() < 0.02 else rng.choice("FM"),
             _city(self.member_seq, f"{1 + self.member_seq % 9000} TEST LANE"),
         )
@@ -1174,7 +1177,9 @@ class _ClaimFactory:
 
     def _line_count(self, pool_size: int) -> int:
         lo, hi = self.lines_per_claim
-        return self.rng.randint(lo, hi) if pool_size >= hi else self.rng.randint(min(lo, pool_size), pool_size)
+        if pool_size >= hi:
+            return self.rng.randint(lo, hi)
+        return self.rng.randint(min(lo, pool_size), pool_size)
 
     def _diagnoses(self, pool: Sequence[str]) -> tuple[str, ...]:
         return tuple(self.rng.sample(pool, self.rng.randint(1, min(4, len(pool)))))
@@ -1727,7 +1732,9 @@ def write_corpus(stream: BinaryIO, seed: int, n_claims: int, *,
                 intents.write((f"{intent.claim_id}\t{intent.kind}\t{intent.scenario}\t{intent.outcome}\t"
                                f"{intent.therapy or ''}\t{intent.reason}\n").encode("ascii"))
 
-    for chunk in generate_corpus(seed, n_claims, on_claim=on_claim, stats=stats, **options):  # type: ignore[arg-type]
+    chunks = generate_corpus(seed, n_claims, on_claim=on_claim, stats=stats,
+                             **options)  # type: ignore[arg-type]
+    for chunk in chunks:
         stream.write(chunk)
     return stats
 
@@ -1764,7 +1771,8 @@ def _delimiter(text: str) -> str:
 def _build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m edi_cgt.bench.corpus",
-        description="Generate a synthetic 837P/837I corpus with Medi-Cal CGT claims (deterministic per seed).",
+        description="Generate a synthetic 837P/837I corpus with Medi-Cal CGT claims "
+                    "(the same bytes for the same seed and options).",
     )
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--claims", type=int, default=10_000)
@@ -1818,7 +1826,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             stats = write_corpus(sys.stdout.buffer, args.seed, args.claims, intents=intents, **options)
         elif args.output.endswith(".gz"):
             with gzip.open(args.output, "wb", compresslevel=6) as out:
-                stats = write_corpus(out, args.seed, args.claims, intents=intents, **options)  # type: ignore[arg-type]
+                stats = write_corpus(out, args.seed, args.claims,  # type: ignore[arg-type]
+                                     intents=intents, **options)
         else:
             with open(args.output, "wb", buffering=1 << 20) as out:
                 stats = write_corpus(out, args.seed, args.claims, intents=intents, **options)
