@@ -1,16 +1,18 @@
 # The rule table: one case per row, each a claim spec (plain data) and the rule ids it must
-# fire. The specs are data-shaped on purpose so that the same table can later be rendered as
-# real 837 text through the corpus builder; `claim_from_spec` is the only place that turns a
-# spec into a Claim.
+# fire. `claim_from_spec` writes each spec as real 837 text with the project's builder and
+# reads it back through the real reader, so every case exercises reader + model + engine.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from decimal import Decimal
 from typing import Any
 
 import pytest
 
-from edi_cgt.claims.model import Claim, DateRange, Diagnosis, Payer, Provider, ServiceLine
+from edi_cgt.bench.corpus import ClaimSpec, LineSpec, PayerSpec, PersonSpec, ProviderSpec, build_837
+from edi_cgt.claims import read_claims
+from edi_cgt.claims.model import Claim
 from edi_cgt.policy import evaluate, load_policy, parse_site_text
 from edi_cgt.policy.site import SiteSettings
 
@@ -43,56 +45,60 @@ def _date(s: str) -> dt.date:
 
 
 def claim_from_spec(spec: dict[str, Any]) -> Claim:
-    """Build a Claim from a spec: kind P|I, pos or tob, freq, dx (first is principal), cc
-    (condition codes), auth (2300 REF*G1), p4 (REF*P4), payer, facility (NM1*77 NPI), billing,
-    lines: [{code, units, mods, date 'YYYY-MM-DD' or 'YYYY-MM-DD/YYYY-MM-DD', pos, auth}]."""
+    """Build a claim from a spec by writing it as real 837 text (the project's builder) and
+    reading it back through the real reader. Spec keys: kind P|I, pos or tob, freq, dx (first
+    is principal), cc (condition codes), auth (2300 REF*G1), p4 (REF*P4), payer, facility
+    (NM1*77 NPI), billing, lines: [{code, units, mods, date 'YYYY-MM-DD' or
+    'YYYY-MM-DD/YYYY-MM-DD', pos, auth}]."""
     kind = spec.get("kind", "I")
     freq = spec.get("freq", "1")
-    if kind == "I":
-        tob = spec.get("tob", "0131")
-        facility_code, qualifier = tob[1:3], "A"
-    else:
-        facility_code, qualifier = spec.get("pos", "22"), "B"
+    facility_code = spec.get("tob", "0131")[1:3] if kind == "I" else spec.get("pos", "22")
     lines = []
-    for i, ln in enumerate(spec.get("lines", ()), 1):
+    for ln in spec.get("lines", ()):
         d = ln.get("date", spec.get("date", "2025-08-01"))
         start, _, end = d.partition("/")
         lines.append(
-            ServiceLine(
-                number=i,
+            LineSpec(
                 code=ln["code"],
-                modifiers=tuple(ln.get("mods", ())),
                 charge=Decimal("100"),
                 units=Decimal(str(ln.get("units", 1))),
+                modifiers=tuple(ln.get("mods", ())),
                 unit_basis=ln.get("basis", "UN"),
-                place_of_service=ln.get("pos"),
-                service_dates=DateRange(_date(start), _date(end or start)),
-                prior_authorizations=tuple(ln.get("auth", ())),
                 revenue_code="0891" if kind == "I" else None,
+                place_of_service=ln.get("pos"),
+                service_date=_date(start),
+                service_end=_date(end) if end else None,
+                prior_authorizations=tuple(ln.get("auth", ())),
             )
         )
-    dx = [Diagnosis("ABK" if i == 0 else "ABF", c) for i, c in enumerate(spec.get("dx", ()))]
-    dx += [Diagnosis("BG", c) for c in spec.get("cc", ())]
-    statement = None
-    if kind == "I" and lines:
-        statement = DateRange(min(l.service_dates.start for l in lines), max(l.service_dates.end for l in lines))
+    auth = spec.get("auth", (TAR,))
     facility = spec.get("facility")
-    return Claim(
+    claim_spec = ClaimSpec(
         claim_id=spec.get("id", "PCN1"),
-        total_charge=Decimal(100) * len(lines),
         kind=kind,
         facility_code=facility_code,
-        facility_qualifier=qualifier,
-        frequency=freq,
+        diagnoses=tuple(spec.get("dx", ())) or ("R69",),
         lines=tuple(lines),
-        diagnoses=tuple(dx),
-        prior_authorizations=tuple(spec.get("auth", (TAR,))),
+        subscriber=PersonSpec("TESTPATIENT", "RULE", "MCAL000001", dt.date(1990, 1, 1)),
+        billing_provider=ProviderSpec("HOSPITAL", spec.get("billing", BILLING_NPI), tax_id="123456789"),
+        payer=PayerSpec(spec.get("payer", FFS), "MEDI-CAL"),
+        frequency=freq,
+        condition_codes=tuple(spec.get("cc", ())),
+        prior_authorization=auth[0] if auth else None,
+        payer_claim_number="12345678901234" if freq in ("7", "8") else None,
         demonstration_project=spec.get("p4"),
-        statement_dates=statement,
-        billing_provider=Provider("85", "HOSPITAL", spec.get("billing", BILLING_NPI)),
-        service_facility=Provider("77", "CLINIC", facility) if facility else None,
-        payer=Payer("MEDI-CAL", spec.get("payer", FFS), "PI"),
+        service_facility=ProviderSpec("CLINIC", facility) if facility else None,
+        attending=ProviderSpec("ATTENDING", "1245319599", first_name="DOC") if kind == "I" else None,
     )
+    data = build_837([claim_spec])
+    if not spec.get("dx"):
+        # An 837 must carry a principal diagnosis; a claim that does not is made by removing
+        # its HI segment from otherwise valid text (the reader accepts it, the rules judge it).
+        data = re.sub(rb"HI\*ABK:R69~\n?", b"", data)
+        se = re.search(rb"SE\*(\d+)\*", data)
+        data = data[: se.start(1)] + str(int(se.group(1)) - 1).encode() + data[se.end(1) :]
+    (claim,) = read_claims([data], where="rule-table.837")
+    return claim
 
 
 def L(code: str, **kw: Any) -> dict[str, Any]:
