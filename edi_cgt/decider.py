@@ -30,7 +30,7 @@ class Decider:
         from .policy import evaluate, load_policy, load_site, trigger_codes
 
         self._policy = load_policy(config.policy_path)
-        self._site = load_site(config.site_path) if config.site_path else None
+        self._site = load_site(config.site_path, policy=self._policy) if config.site_path else None
         self._as_of = config.as_of
         self._evaluate = evaluate
         # Guarantee (edi_cgt.policy.trigger_codes): a claim with none of these codes on its
