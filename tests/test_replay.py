@@ -150,6 +150,8 @@ def test_inputs_are_found_recursively_without_hidden_files(archive: dict[str, ob
     assert len(paths) == N_FILES + len(archive["malformed"]) + 1  # type: ignore[arg-type]
     assert not any("/." in p for p in paths)  # type: ignore[union-attr]
     root = archive["root"]
+    assert discover_inputs([str(root)], exclude=[str(root / "bad")]) == [
+        p for p in paths if "/bad/" not in p]  # type: ignore[union-attr]
     assert discover_inputs([f"{root}/2024/**/*.837.gz"]) == [
         p for p in paths if "/2024/" in p and p.endswith(".837.gz")]  # type: ignore[union-attr]
 
@@ -263,6 +265,9 @@ def test_changed_input_is_replayed_again(archive: dict[str, object], tmp_path: P
     again = replay_local([str(copy)], cfg, jobs=1)
     assert again.processed == 1
     assert replay_local([str(copy)], ReplayConfig(cfg.out_dir, ack_all=True), jobs=1).processed == 1
+    as_of = ReplayConfig(cfg.out_dir, decider=DeciderConfig(as_of=__import__("datetime").date(2025, 7, 1)))
+    run = replay_local([str(copy)], as_of, jobs=1)
+    assert run.processed == 1 and run.summary["config"]["as_of"] == "2025-07-01"
 
 
 # -- the CLI -----------------------------------------------------------------------------------
