@@ -2,8 +2,8 @@
 #
 # Strategy: the unit of work is one input file and the work is one pure-ish function,
 # `replay_file(path, config)`, that imports no engine. It streams the file through
-# `run_filter` (the clean 837 is thrown away), feeds every decided claim to the 277CA writer and
-# to a small collector of counters, writes the 277CA to a name derived from the input's absolute
+# `run_filter` (the clean 837 is thrown away), feeds the claims it decides to the 277CA writer
+# and to a small collector of rejection counters, writes the 277CA to a name derived from the input's absolute
 # path (tmp + rename, so a Spark task that runs twice writes the same file twice), then writes a
 # "done record" (JSON, tmp + rename) holding the file's result row, counters and rejected-claim
 # rows. A broken file yields a record with `error` set; it never raises.
@@ -189,12 +189,11 @@ def fingerprint(config: ReplayConfig, decide: Decide | None = None) -> str:
 
     add(RECORD_VERSION, __version__, config.ack_all, config.ack_phi, d.as_of, label)
     add(sorted(config.therapy_codes) if config.therapy_codes is not None else None)
-    if d.policy_path:
-        add(_file_digest(d.policy_path))
-    else:
-        data = Path(__file__).resolve().parent / "policy" / "data"
-        for item in sorted(data.glob("*")) if data.is_dir() else ():
-            add(item.name, _file_digest(str(item)))
+    # The built-in policy data always counts: a policy file may be a revision on top of it.
+    data = Path(__file__).resolve().parent / "policy" / "data"
+    for item in sorted(data.glob("*")) if data.is_dir() else ():
+        add(item.name, _file_digest(str(item)))
+    add(_file_digest(d.policy_path) if d.policy_path else None)
     add(_file_digest(d.site_path) if d.site_path else None)
     value = h.hexdigest()[:16]
     _FINGERPRINTS[(config, label)] = value
