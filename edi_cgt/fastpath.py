@@ -59,13 +59,17 @@ class TriggerScanner:
             # candidates at regex-engine speed; `verify` confirms each one.
             prefix = re.compile(comp + b"(?:" + b"|".join(sorted(heads)) + b")")
             clm = re.compile(b"CLM" + elem + b"([^" + elem + term + b"]*)" + elem + b"([^" + elem + term + b"]*)")
-            got = self._cache[key] = (verify, prefix, clm)
+            field = b"([^" + elem + term + b"]*)"
+            hl = re.compile(term + b"[ \t\r\n]*HL" + elem + field + elem + field + elem + field)
+            got = self._cache[key] = (verify, prefix, clm, hl)
         return got
 
     def scan(self, data: bytes, d: Delimiters) -> TransactionScan | None:
-        """Scan one transaction's bytes. None when the CLM charges cannot be read as numbers
-        (the slow path will report that)."""
-        verify, prefix, clm = self._compiled(d)
+        """Scan one transaction's bytes. None when the slow path must read it: a CLM charge
+        that is not a number, or HL numbering the walker would report."""
+        verify, prefix, clm, hl = self._compiled(d)
+        if not _hl_tree_is_plain(hl.findall(data)):
+            return None  # the walker has something to report about the HLs: slow path
         hits = [m.start() for m in prefix.finditer(data) if verify.match(data, m.start())]
         term = d.segment
         total = Decimal(0)
@@ -125,6 +129,30 @@ def layout(data: bytes, d: Delimiters) -> Layout:
         elif level == "22":
             last.pop("23", None)
     return Layout(tuple(starts), tuple(levels), tuple(parents), _last_segment_start(data, b"SE" + elem, term))
+
+
+_PARENT_LEVEL = {b"20": None, b"22": b"20", b"23": b"22"}
+
+
+def _hl_tree_is_plain(hls: list[tuple[bytes, bytes, bytes]]) -> bool:
+    """True when HL01 values are unique and every HL02 names the HL the walker would hang it
+    under (by level and order): then the walker has nothing to report about this tree."""
+    seen: set[bytes] = set()
+    last: dict[bytes, bytes] = {}
+    for hid, parent, level in hls:
+        if hid in seen or level not in _PARENT_LEVEL:
+            return False
+        want = _PARENT_LEVEL[level]
+        if (last.get(want) if want else b"") != parent:
+            return False
+        seen.add(hid)
+        last[level] = hid
+        if level == b"20":
+            last.pop(b"22", None)
+            last.pop(b"23", None)
+        elif level == b"22":
+            last.pop(b"23", None)
+    return True
 
 
 class _Unusual(Exception):

@@ -162,10 +162,10 @@ def _fast_transaction(
     """Copy the transaction through if it cannot lose a claim; else run the slow path on it."""
     rest, skipped = taken
     data = st.raw + rest
-    last_number = st.number + skipped
+    se = _last_segment(rest, st, skipped)
     if st.get(1) != "837":
         stats.transactions += 1
-        env.skip_transaction(last_number)
+        note(env.skip_transaction(se, skipped + 1))
         emit("transaction_not_837", file=where, transaction=st.get(2), set_id=st.get(1))
         writer.copy_transaction([data])
         return claims_before
@@ -184,7 +184,7 @@ def _fast_transaction(
                 stats.charges_in += scan.charges
                 stats.warnings += sum(len(d.warnings) for d in decisions.values())
                 stats.fast_transactions += 1
-                env.skip_transaction(last_number)
+                note(env.skip_transaction(se, skipped + 1))
                 writer.copy_transaction([data])
                 return claims_before + scan.claims
             plan = plan_transaction(data, scan, lay, hits, **context)
@@ -204,7 +204,7 @@ def _fast_transaction(
                 stats.transactions += 1
                 stats.fast_transactions += 1
                 _commit(stats, tally, events, emit, where)
-                env.skip_transaction(last_number)
+                note(env.skip_transaction(se, skipped + 1))
                 writer.transaction_units(plan.units, keep)
                 return claims_before + scan.claims
     # Something here may be rejected (or is unusual): decide it claim by claim.
@@ -305,6 +305,17 @@ def _transaction(
         writer.transaction(again, keep)
     spool.close()
     return leftover, claims_after
+
+
+def _last_segment(rest: bytes, st: Segment, skipped: int) -> Segment:
+    """The SE segment at the end of a transaction's raw bytes (after ST)."""
+    d = st.delimiters
+    body = rest.rstrip(b" \t\r\n")
+    end = len(body) - 1 if body.endswith(d.segment) else len(body)
+    start = rest.rfind(d.segment, 0, end) + 1
+    while start < end and rest[start] in b" \t\r\n":
+        start += 1
+    return Segment(rest[start:end], rest[end:], st.number + skipped, d)
 
 
 def _commit(stats: FilterStats, tally: FilterStats, events: list[dict[str, Any]], emit: Callable[..., None],

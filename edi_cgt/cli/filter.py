@@ -33,7 +33,8 @@ _DATE = click.DateTime(formats=["%Y-%m-%d"])
               help="Treat a transaction that cannot be read as claims as fatal (exit 2) instead of passing it through.")
 @click.option("--fast-path/--no-fast-path", "fast", default=True, show_default=True,
               help="Copy transactions that hold no policy code without reading them claim by claim "
-                   "(outputs are identical either way; off with --ack-all).")
+                   "(outputs are identical either way; off with --ack-all and --strict, since those "
+                   "need every claim read).")
 @click.pass_context
 @handle_errors
 def filter_(ctx: click.Context, input_: str, output: str, rejects: str, ack_all: bool, site_path: str | None,
@@ -88,7 +89,7 @@ def filter_(ctx: click.Context, input_: str, output: str, rejects: str, ack_all:
     with AtomicOutput(rejects) as ack_out, AtomicOutput(output) as clean_out:
         with AckWriter(ack_out.stream, ack_all=ack_all, include_phi=True, now=_now()) as ack:
             stats = run_filter(read_chunks(input_), out=clean_out.stream, decide=decide, sinks=[ack], where=where,
-                               on_event=on_event, fast=fast and not ack_all)
+                               on_event=on_event, fast=fast and not ack_all and not strict)
     summary = stats.as_dict()
     summary["by_rule"] = dict(sorted(stats.by_rule.items()))
     logger.info("summary", **summary)

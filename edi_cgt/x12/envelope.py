@@ -107,10 +107,18 @@ class Envelope:
             issues.append(EnvelopeIssue(n, f"segment {sid!r} outside {where}"))
         return issues
 
-    def skip_transaction(self, last_number: int) -> None:
-        """The caller consumed the rest of the open transaction (through SE) unread."""
+    def skip_transaction(self, se: Segment, count: int) -> list[EnvelopeIssue]:
+        """The caller consumed the rest of the open transaction unread, through `se`;
+        `count` is the number of segments from ST to SE. Checks SE01/SE02 as feed() would."""
+        issues: list[EnvelopeIssue] = []
+        if self.st is not None:
+            if se.get(1) != str(count):
+                issues.append(EnvelopeIssue(se.number, f"SE01 says {se.get(1)!r} segments but the transaction has {count}"))
+            if se.get(2) != self.st.get(2):
+                issues.append(EnvelopeIssue(se.number, f"SE02 {se.get(2)!r} does not match ST02 {self.st.get(2)!r}"))
         self.st = None
-        self.last_number = last_number
+        self.last_number = se.number
+        return issues
 
     def finish(self) -> list[EnvelopeIssue]:
         """At end of input: report trailers that never came."""
