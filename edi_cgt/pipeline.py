@@ -96,215 +96,202 @@ def run_filter(
     With `fast` (and a `decide` that carries `trigger_codes`, like edi_cgt.decider.Decider),
     transactions up to FAST_LIMIT bytes are first scanned as bytes (edi_cgt.fastpath); one
     that cannot lose a claim is copied through without being read claim by claim. The clean
-    837 and the 277CA are the same either way. What the fast path does not do for such a
-    transaction: envelope count checks and structure checks (it is copied as it came, which
-    is also what the slow path does with a transaction it cannot read), and `sinks` do not
-    see its claims (in it, every claim is accepted). Turn it off when a sink needs every claim
-    (277CA --ack-all, per-claim reports)."""
-    t0 = time.perf_counter()
-    stats = FilterStats(source=where)
-    emit = on_event or (lambda *a, **k: None)
-    counted = _CountingChunks(chunks)
-    segments = iter_segments(counted, where=where)
-    env = Envelope()
-    writer = CleanWriter(out)
-    pending: Segment | None = None
-    claims_before = 0
-    if any(getattr(sink, "needs_every_claim", False) for sink in sinks):
-        fast = False
-    codes = getattr(decide, "trigger_codes", None) if fast else None
-    scanner = TriggerScanner(codes) if codes is not None else None
+    837, the 277CA and the counts are the same either way, and SE01/SE02 and HL numbering are
+    checked either way. What the fast path does not check in a transaction that carries no
+    policy code is segment grammar (unknown segments, missing elements, order): such a
+    transaction is copied as it came, which is also what the slow path does with a transaction
+    it cannot read, but without the `transaction_passed_through` event. `sinks` do not see the
+    claims of a transaction copied whole (all of them are accepted). A sink with
+    `needs_every_claim = True` turns the fast path off (277CA --ack-all, per-claim reports)."""
+    run = _Run(out, decide, sinks, where, on_event, fast)
+    return run.filter(chunks)
 
-    def note(issues: list[EnvelopeIssue]) -> None:
+
+class _Run:
+    """The state of one filter run: envelope, writer, counters and the claim numbering."""
+
+    def __init__(self, out: BinaryIO, decide: Callable[[Claim], Decision], sinks: Sequence[ClaimSink], where: str,
+                 on_event: Callable[..., None] | None, fast: bool) -> None:
+        self.decide = decide
+        self.sinks = sinks
+        self.where = where
+        self.emit = on_event or (lambda *a, **k: None)
+        self.stats = FilterStats(source=where)
+        self.env = Envelope()
+        self.writer = CleanWriter(out)
+        self.claims_before = 0  # CLM segments before the current transaction
+        if any(getattr(sink, "needs_every_claim", False) for sink in sinks):
+            fast = False
+        codes = getattr(decide, "trigger_codes", None) if fast else None
+        self.scanner = TriggerScanner(codes) if codes is not None else None
+
+    def note(self, issues: list[EnvelopeIssue]) -> None:
         for issue in issues:
-            stats.envelope_issues += 1
-            emit("envelope_issue", file=where, segment=issue.segment_number, problem=issue.problem)
+            self.stats.envelope_issues += 1
+            self.emit("envelope_issue", file=self.where, segment=issue.segment_number, problem=issue.problem)
 
-    while True:
-        seg = pending if pending is not None else next(segments, None)
-        pending = None
-        if seg is None:
-            break
-        note(env.feed(seg))
-        if seg.data and seg.id == "ST":
-            if scanner is not None:
-                taken = segments.send(("through_se", FAST_LIMIT))
-                if taken is not None:
-                    claims_before = _fast_transaction(
-                        seg, taken, scanner, env, writer, decide, sinks, stats, emit, note, where, claims_before
-                    )
-                    continue
-            pending, claims_before = _transaction(
-                seg, segments, env, writer, decide, sinks, stats, emit, note, where, claims_before
-            )
-            continue
-        writer.envelope(seg)
-    note(env.finish())
-    stats.bytes_in = counted.total
-    stats.seconds = time.perf_counter() - t0
-    return stats
+    def filter(self, chunks: Iterable[bytes]) -> FilterStats:
+        t0 = time.perf_counter()
+        counted = _CountingChunks(chunks)
+        segments = iter_segments(counted, where=self.where)
+        pending: Segment | None = None
+        while True:
+            seg = pending if pending is not None else next(segments, None)
+            pending = None
+            if seg is None:
+                break
+            self.note(self.env.feed(seg))
+            if seg.data and seg.id == "ST":
+                if self.scanner is not None:
+                    taken = segments.send(("through_se", FAST_LIMIT))
+                    if taken is not None:
+                        self.fast_transaction(seg, taken)
+                        continue
+                pending = self.transaction(seg, segments)
+                continue
+            self.writer.envelope(seg)
+        self.note(self.env.finish())
+        self.stats.bytes_in = counted.total
+        self.stats.seconds = time.perf_counter() - t0
+        return self.stats
 
+    def fast_transaction(self, st: Segment, taken: tuple[bytes, int]) -> None:
+        """Copy the transaction through if it cannot lose a claim; else run the slow path on it."""
+        rest, skipped = taken
+        data = st.raw + rest
+        se = _last_segment(rest, st, skipped)
+        if st.get(1) != "837":
+            self.stats.transactions += 1
+            self.note(self.env.skip_transaction(se, skipped + 1))
+            self.emit("transaction_not_837", file=self.where, transaction=st.get(2), set_id=st.get(1))
+            self.writer.copy_transaction([data])
+            return
+        scan = self.scanner.scan(data, st.delimiters)
+        if scan is not None and self.env.isa is not None:
+            context = dict(st_number=st.number, delimiters=st.delimiters,
+                           envelope=EnvelopeContext(self.env.isa, self.env.gs),
+                           transaction_index=self.env.transaction_index, claims_before=self.claims_before)
+            lay = layout(data, st.delimiters) if scan.hits else None
+            hits = read_hit_claims(data, scan, lay, **context) if lay is not None else {}
+            if hits is not None:
+                decisions = {k: self.decide(c) for k, c in hits.items()}
+                if not any(d.rejected for d in decisions.values()):
+                    self.stats.transactions += 1
+                    self.stats.claims_in += scan.claims
+                    self.stats.accepted += scan.claims
+                    self.stats.charges_in += scan.charges
+                    self.stats.warnings += sum(len(d.warnings) for d in decisions.values())
+                    self.stats.fast_transactions += 1
+                    self.note(self.env.skip_transaction(se, skipped + 1))
+                    self.writer.copy_transaction([data])
+                    self.claims_before += scan.claims
+                    return
+                plan = plan_transaction(data, scan, lay, hits, **context)
+                if plan is not None:
+                    # Drop the rejected claims by byte ranges; the other claims are accepted by the
+                    # trigger-code guarantee and only need id, charge and provider for the sinks.
+                    keep = bytearray(b"\x01" * len(plan.claims))
+                    tally = FilterStats()
+                    events: list[dict[str, Any]] = []
+                    for k, claim in enumerate(plan.claims):
+                        decision = decisions.get(k) or Decision(claim.claim_id)
+                        if decision.rejected:
+                            keep[k] = 0
+                        _tally(tally, events, claim, decision, st)
+                        for sink in self.sinks:
+                            sink.add(claim, decision)
+                    self.stats.transactions += 1
+                    self.stats.fast_transactions += 1
+                    _commit(self.stats, tally, events, self.emit, self.where)
+                    self.note(self.env.skip_transaction(se, skipped + 1))
+                    self.writer.transaction_units(plan.units, keep)
+                    self.claims_before += scan.claims
+                    return
+        # Something here may be rejected (or is unusual): decide it claim by claim.
+        segments = iter_segments([rest], where=self.where, delimiters=st.delimiters, first_number=st.number + 1)
+        self.transaction(st, segments)
 
-def _fast_transaction(
-    st: Segment,
-    taken: tuple[bytes, int],
-    scanner: TriggerScanner,
-    env: Envelope,
-    writer: CleanWriter,
-    decide: Callable[[Claim], Decision],
-    sinks: Sequence[ClaimSink],
-    stats: FilterStats,
-    emit: Callable[..., None],
-    note: Callable[[list[EnvelopeIssue]], None],
-    where: str,
-    claims_before: int,
-) -> int:
-    """Copy the transaction through if it cannot lose a claim; else run the slow path on it."""
-    rest, skipped = taken
-    data = st.raw + rest
-    se = _last_segment(rest, st, skipped)
-    if st.get(1) != "837":
-        stats.transactions += 1
-        note(env.skip_transaction(se, skipped + 1))
-        emit("transaction_not_837", file=where, transaction=st.get(2), set_id=st.get(1))
-        writer.copy_transaction([data])
-        return claims_before
-    scan = scanner.scan(data, st.delimiters)
-    if scan is not None and env.isa is not None:
-        context = dict(st_number=st.number, delimiters=st.delimiters, envelope=EnvelopeContext(env.isa, env.gs),
-                       transaction_index=env.transaction_index, claims_before=claims_before)
-        lay = layout(data, st.delimiters) if scan.hits else None
-        hits = read_hit_claims(data, scan, lay, **context) if lay is not None else {}
-        if hits is not None:
-            decisions = {k: decide(c) for k, c in hits.items()}
-            if not any(d.rejected for d in decisions.values()):
-                stats.transactions += 1
-                stats.claims_in += scan.claims
-                stats.accepted += scan.claims
-                stats.charges_in += scan.charges
-                stats.warnings += sum(len(d.warnings) for d in decisions.values())
-                stats.fast_transactions += 1
-                note(env.skip_transaction(se, skipped + 1))
-                writer.copy_transaction([data])
-                return claims_before + scan.claims
-            plan = plan_transaction(data, scan, lay, hits, **context)
-            if plan is not None:
-                # Drop the rejected claims by byte ranges; the other claims are accepted by the
-                # trigger-code guarantee and only need id, charge and provider for the sinks.
-                keep = bytearray(b"\x01" * len(plan.claims))
-                tally = FilterStats()
-                events: list[dict[str, Any]] = []
-                for k, claim in enumerate(plan.claims):
-                    decision = decisions.get(k) or Decision(claim.claim_id)
-                    if decision.rejected:
-                        keep[k] = 0
-                    _tally(tally, events, claim, decision, st)
-                    for sink in sinks:
+    def transaction(self, st: Segment, segments: Iterator[Segment]) -> Segment | None:
+        """Pass 1 and pass 2 for the transaction that starts at `st`. Returns the segment that
+        ended it without an SE (an envelope segment to handle next), if any."""
+        self.stats.transactions += 1
+        is_837 = st.get(1) == "837" and self.env.isa is not None
+        walker = TransactionWalker(EnvelopeContext(self.env.isa, self.env.gs),
+                                   transaction_index=self.env.transaction_index,
+                                   claim_index_start=self.claims_before) if is_837 else None
+        spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY)
+        keep = bytearray()
+        tally = FilterStats()  # this transaction's counts, merged into `stats` once SE confirms it
+        rejected_events: list[dict[str, Any]] = []
+        error: TransactionError | None = None
+        clm_count = 0
+        leftover: Segment | None = None
+        seg: Segment | None = st
+        while seg is not None:
+            spool.write(seg.raw)
+            if seg.data[:3] == b"CLM":
+                clm_count += 1
+            if walker is not None and error is None:
+                try:
+                    claim = walker.feed(seg)
+                    for issue in walker.notices:
+                        self.note([issue])
+                    walker.notices.clear()
+                except TransactionError as exc:
+                    error = exc
+                    claim = None
+                if claim is not None:
+                    decision = self.decide(claim)
+                    keep.append(0 if decision.rejected else 1)
+                    _tally(tally, rejected_events, claim, decision, st)
+                    for sink in self.sinks:
                         sink.add(claim, decision)
-                stats.transactions += 1
-                stats.fast_transactions += 1
-                _commit(stats, tally, events, emit, where)
-                note(env.skip_transaction(se, skipped + 1))
-                writer.transaction_units(plan.units, keep)
-                return claims_before + scan.claims
-    # Something here may be rejected (or is unusual): decide it claim by claim.
-    segments = iter_segments([rest], where=where, delimiters=st.delimiters, first_number=st.number + 1)
-    _, claims_after = _transaction(st, segments, env, writer, decide, sinks, stats, emit, note, where, claims_before)
-    return claims_after
+            if seg.data[:2] == b"SE" and seg.id == "SE":
+                break
+            seg = next(segments, None)
+            if seg is None:
+                error = error or TransactionError(
+                    f"input ends inside transaction {st.get(2)!r} (no SE): the file is truncated",
+                    segment_number=self.env.last_number,
+                )
+                break
+            self.note(self.env.feed(seg))
+            if seg.data and seg.id in _ENVELOPE_IDS:
+                error = error or TransactionError(
+                    f"transaction {st.get(2)!r} has no SE before this {seg.id}", segment_number=seg.number
+                )
+                leftover = seg
+                break
+        self.claims_before += clm_count
 
+        if walker is None or error is not None:
+            # Not an 837, or not readable as claims: pass it through untouched, count its claims.
+            if error is not None:
+                if walker is not None and tally.claims_in:
+                    for sink in self.sinks:
+                        sink.discard_transaction()
+                self.stats.transactions_passed_through += 1
+                self.stats.unevaluated += clm_count
+                self.stats.claims_in += clm_count
+                self.emit("transaction_passed_through", file=self.where, transaction=st.get(2),
+                          segment=error.segment_number, problem=error.problem, claims=clm_count)
+            elif st.get(1) != "837":
+                self.emit("transaction_not_837", file=self.where, transaction=st.get(2), set_id=st.get(1))
+            spool.seek(0)
+            self.writer.copy_transaction(iter(lambda: spool.read(1 << 20), b""))
+            spool.close()
+            return leftover
 
-def _transaction(
-    st: Segment,
-    segments: Iterator[Segment],
-    env: Envelope,
-    writer: CleanWriter,
-    decide: Callable[[Claim], Decision],
-    sinks: Sequence[ClaimSink],
-    stats: FilterStats,
-    emit: Callable[..., None],
-    note: Callable[[list[EnvelopeIssue]], None],
-    where: str,
-    claims_before: int,
-) -> tuple[Segment | None, int]:
-    """Pass 1 and pass 2 for the transaction that starts at `st`. Returns the segment that
-    ended it without an SE (an envelope segment to handle next), if any."""
-    stats.transactions += 1
-    is_837 = st.get(1) == "837" and env.isa is not None
-    walker = TransactionWalker(EnvelopeContext(env.isa, env.gs), transaction_index=env.transaction_index,
-                               claim_index_start=claims_before) if is_837 else None
-    spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY)
-    keep = bytearray()
-    tally = FilterStats()  # this transaction's counts, merged into `stats` once SE confirms it
-    rejected_events: list[dict[str, Any]] = []
-    error: TransactionError | None = None
-    clm_count = 0
-    leftover: Segment | None = None
-    seg: Segment | None = st
-    while seg is not None:
-        spool.write(seg.raw)
-        if seg.data[:3] == b"CLM":
-            clm_count += 1
-        if walker is not None and error is None:
-            try:
-                claim = walker.feed(seg)
-                for issue in walker.notices:
-                    note([issue])
-                walker.notices.clear()
-            except TransactionError as exc:
-                error = exc
-                claim = None
-            if claim is not None:
-                decision = decide(claim)
-                keep.append(0 if decision.rejected else 1)
-                _tally(tally, rejected_events, claim, decision, st)
-                for sink in sinks:
-                    sink.add(claim, decision)
-        if seg.data[:2] == b"SE" and seg.id == "SE":
-            break
-        seg = next(segments, None)
-        if seg is None:
-            error = error or TransactionError(
-                f"input ends inside transaction {st.get(2)!r} (no SE): the file is truncated",
-                segment_number=env.last_number,
-            )
-            break
-        note(env.feed(seg))
-        if seg.data and seg.id in _ENVELOPE_IDS:
-            error = error or TransactionError(
-                f"transaction {st.get(2)!r} has no SE before this {seg.id}", segment_number=seg.number
-            )
-            leftover = seg
-            break
-    claims_after = claims_before + clm_count
-
-    if walker is None or error is not None:
-        # Not an 837, or not readable as claims: pass it through untouched, count its claims.
-        if error is not None:
-            if walker is not None and tally.claims_in:
-                for sink in sinks:
-                    sink.discard_transaction()
-            stats.transactions_passed_through += 1
-            stats.unevaluated += clm_count
-            stats.claims_in += clm_count
-            emit("transaction_passed_through", file=where, transaction=st.get(2), segment=error.segment_number,
-                 problem=error.problem, claims=clm_count)
-        elif st.get(1) != "837":
-            emit("transaction_not_837", file=where, transaction=st.get(2), set_id=st.get(1))
+        _commit(self.stats, tally, rejected_events, self.emit, self.where)
         spool.seek(0)
-        writer.copy_transaction(iter(lambda: spool.read(1 << 20), b""))
+        if all(keep):
+            self.writer.copy_transaction(iter(lambda: spool.read(1 << 20), b""))
+        else:
+            again = iter_segments(iter(lambda: spool.read(1 << 20), b""), where=self.where,
+                                  delimiters=st.delimiters, first_number=st.number)
+            self.writer.transaction(again, keep)
         spool.close()
-        return leftover, claims_after
-
-    _commit(stats, tally, rejected_events, emit, where)
-    spool.seek(0)
-    if all(keep):
-        writer.copy_transaction(iter(lambda: spool.read(1 << 20), b""))
-    else:
-        again = iter_segments(iter(lambda: spool.read(1 << 20), b""), where=where,
-                              delimiters=st.delimiters, first_number=st.number)
-        writer.transaction(again, keep)
-    spool.close()
-    return leftover, claims_after
+        return leftover
 
 
 def _last_segment(rest: bytes, st: Segment, skipped: int) -> Segment:
