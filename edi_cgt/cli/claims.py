@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from ._common import EXIT_BAD_INPUT, handle_errors, log
+from ._common import handle_errors, log
 
 
 @click.command()
