@@ -14,6 +14,7 @@ import os
 import subprocess
 import sys
 import unicodedata
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -333,12 +334,14 @@ def check_conservation(data: bytes, clean: bytes, ack: bytes, summary: dict, *, 
     if len(ids_in) != len(ids_clean) + len(ids_rejected):
         raise OracleError(f"claims lost or duplicated: {len(ids_in)} in, {len(ids_clean)} in the clean 837, "
                           f"{len(ids_rejected)} rejected in the 277CA")
-    missing = _missing(ids_in, ids_clean)
-    if missing is None:
+    if not _is_subsequence(ids_clean, ids_in):
         raise OracleError("the clean 837 holds claims that are not in the input, or out of order")
-    for cid, trn in zip(missing, ids_rejected):
-        if not _same_id(cid, trn):
-            raise OracleError(f"the 277CA rejects {trn!r} where the input claim left out is {cid[:60]!r}")
+    left_out = Counter(ids_in) - Counter(ids_clean)
+    for trn in ids_rejected:
+        match = next((cid for cid in left_out if left_out[cid] and _same_id(cid, trn)), None)
+        if match is None:
+            raise OracleError(f"the 277CA rejects {trn!r}, which is no input claim left out of the clean 837")
+        left_out[match] -= 1
     if summary["claims_in"] != summary["accepted"] + summary["rejected"] + summary["unevaluated"]:
         raise OracleError(f"summary does not add up: {summary}")
     in_837 = claims_in_837(data)
@@ -388,16 +391,9 @@ def default_decider():
     return _DECIDER
 
 
-def _missing(ids_in: list[str], ids_clean: list[str]) -> list[str] | None:
-    """The input ids not in the clean 837, in order; None unless clean is a subsequence of in."""
-    missing: list[str] = []
-    j = 0
-    for cid in ids_in:
-        if j < len(ids_clean) and ids_clean[j] == cid:
-            j += 1
-        else:
-            missing.append(cid)
-    return missing if j == len(ids_clean) else None
+def _is_subsequence(part: list[str], whole: list[str]) -> bool:
+    it = iter(whole)
+    return all(any(x == y for y in it) for x in part)
 
 
 def _same_id(claim_id: str, trn: str) -> bool:
