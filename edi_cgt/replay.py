@@ -24,7 +24,6 @@ from __future__ import annotations
 import contextlib
 import glob
 import hashlib
-import inspect
 import json
 import os
 import re
@@ -371,7 +370,7 @@ def replay_file(path: str, config: ReplayConfig, *, decide: Decide | None = None
         try:
             ack = AckWriter(out, ack_all=config.ack_all, include_phi=config.ack_phi)  # type: ignore[arg-type]
             stats = run_filter(read_chunks(source), out=_Discard(), decide=decide_fn,  # type: ignore[arg-type]
-                               sinks=[ack, collector], where=source, **_fast_option(config))
+                               sinks=[ack, collector], where=source, fast=not config.ack_all)
             ack.close()
             collector.finish()
         except BaseException:
@@ -398,13 +397,6 @@ def replay_file(path: str, config: ReplayConfig, *, decide: Decide | None = None
     return rec
 
 
-def _fast_option(config: ReplayConfig) -> dict[str, bool]:
-    """run_filter's fast path (if this version has one) skips the sinks for transactions with
-    nothing rejected: fine for the collector and a rejections-only 277CA, not for --ack-all."""
-    return {"fast": not config.ack_all} if _HAS_FAST else {}
-
-
-_HAS_FAST = "fast" in inspect.signature(run_filter).parameters
 
 
 def _source_stamp(path: str) -> dict[str, int] | None:

@@ -73,8 +73,9 @@ def _known_errors() -> tuple[type[BaseException], ...]:
     return tuple(errors)
 
 
-class Interrupted(Exception):
-    """SIGTERM/SIGINT arrived: unwind so that temporary outputs are discarded."""
+class Interrupted(BaseException):
+    """SIGTERM/SIGINT arrived: unwind so that temporary outputs are discarded. A BaseException,
+    like KeyboardInterrupt, so that no `except Exception` on the way swallows it."""
 
     def __init__(self, signum: int) -> None:
         self.signum = signum

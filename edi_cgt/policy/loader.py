@@ -62,9 +62,15 @@ _PYX12_MISSING_STATUS = frozenset({36, 43, 58, 62, 63, 74, 75, 76, 77, 79, 80, 8
 _PYX12_MAX_STATUS = 771
 
 
-def data_path(name: str) -> Path:
-    """Path of a file shipped in edi_cgt/policy/data."""
-    return Path(str(resources.files("edi_cgt.policy").joinpath("data", name)))
+def data_path(name: str) -> "Path | resources.abc.Traversable":
+    """A file shipped in edi_cgt/policy/data: a Path when the package is on disk, else an
+    importlib Traversable (inside a zipped wheel shipped with spark-submit --py-files)."""
+    found = resources.files("edi_cgt.policy").joinpath("data", name)
+    return found if not isinstance(found, Path) else Path(found)
+
+
+def _as_path(path: "str | Path | resources.abc.Traversable") -> "Path | resources.abc.Traversable":
+    return Path(path) if isinstance(path, str) else path
 
 
 @lru_cache(maxsize=1)
@@ -81,7 +87,7 @@ def schema() -> etree.XMLSchema:
 def load_policy(path: str | Path | None = None) -> Policy:
     """Load a policy file (default: the built-in Medi-Cal July 2025 policy) with every revision
     it builds on. Raises PolicyError listing every problem found."""
-    p = Path(path) if path is not None else data_path(DEFAULT_POLICY)
+    p = _as_path(path) if path is not None else data_path(DEFAULT_POLICY)
     docs = _load_chain(p, ())
     policy = Policy(tuple(docs))
     problems = _check_policy(policy)
@@ -101,7 +107,7 @@ def validate_policy_file(path: str | Path) -> list[Problem]:
 
 def load_document(path: str | Path) -> PolicyDocument:
     """Parse and schema-validate one file, without resolving `revises`."""
-    p = Path(path)
+    p = _as_path(path)
     tree = read_xml_file(p)
     sch = schema()
     if not sch.validate(tree):
@@ -125,9 +131,14 @@ def _load_chain(path: Path, seen: tuple[str, ...]) -> list[PolicyDocument]:
     return chain + [doc]
 
 
-def _find_revised(path: Path, doc_id: str) -> Path | None:
-    for candidate in (path.parent / f"{doc_id}.xml", data_path(f"{doc_id}.xml")):
-        if candidate.is_file() and candidate.resolve() != path.resolve():
+def _find_revised(path, doc_id: str):
+    beside = path.parent / f"{doc_id}.xml" if isinstance(path, Path) else None
+    for candidate in (beside, data_path(f"{doc_id}.xml")):
+        if candidate is None or not candidate.is_file():
+            continue
+        if isinstance(candidate, Path) and isinstance(path, Path) and candidate.resolve() == path.resolve():
+            continue
+        if str(candidate) != str(path):
             return candidate
     return None
 

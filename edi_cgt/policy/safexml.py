@@ -85,7 +85,7 @@ def check_tree(tree: etree._ElementTree, source: str) -> None:
 
 def read_xml_file(path: str | Path) -> etree._ElementTree:
     """Read and safely parse a file; the size check happens before the whole file is read."""
-    p = Path(path)
+    p = Path(path) if isinstance(path, str) else path  # a Path, or an importlib Traversable
     try:
         with p.open("rb") as fh:
             data = fh.read(MAX_POLICY_BYTES + 1)
