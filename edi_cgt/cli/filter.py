@@ -73,6 +73,10 @@ def filter_(ctx: click.Context, input_: str, output: str, rejects: str, ack_all:
     from ..pipeline import run_filter
     from ..writers.ack277 import AckWriter
 
+    import os
+
+    if rejects == output or (rejects != "-" and output != "-" and os.path.abspath(rejects) == os.path.abspath(output)):
+        raise click.UsageError("--rejects and --output must be different places (both name %r)" % rejects)
     install_signal_handlers()
     where = describe_source(input_)
     decide = make_decider(DeciderConfig(policy_path, site_path, as_of.date() if as_of else None))
