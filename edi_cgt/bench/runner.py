@@ -399,6 +399,12 @@ def _check_format(cli: Sequence[str]) -> str:
     return "jsonl" if "jsonl" in shown else "json"
 
 
+def filter_argv(cli: Sequence[str], source: str, site: Path, *options: str) -> tuple[str, ...]:
+    """`edi-cgt filter` with the clean 837 on stdout (/dev/null in `measure`) and the 277CA
+    thrown away (the two outputs must name different places)."""
+    return (*cli, "filter", *options, source, "-o", "-", "--rejects", os.devnull, "--site", str(site))
+
+
 def build_commands(corpus: Corpus, site: Path, *, python: str, cli: Sequence[str],
                    names: Sequence[str], check_format: str = "json") -> list[Command]:
     """The commands to time on `corpus`, in the order given by `names`."""
@@ -418,11 +424,9 @@ def build_commands(corpus: Corpus, site: Path, *, python: str, cli: Sequence[str
         "claims": Command("claims", (*cli, "claims", f), note="edi-cgt claims (JSON line per claim)"),
         "check": Command("check", (*cli, "check", "--format", check_format, "--site", str(site), f),
                          ok_codes=frozenset({0, 1}), note=f"edi-cgt check --format {check_format}"),
-        "filter": Command("filter", (*cli, "filter", f, "-o", os.devnull, "--rejects", os.devnull,
-                                     "--site", str(site)),
-                          ok_codes=frozenset({0, 1, 3}), note="edi-cgt filter (fast path on)"),
-        "filter-no-fast": Command("filter-no-fast", (*cli, "filter", "--no-fast-path", f, "-o", os.devnull,
-                                                     "--rejects", os.devnull, "--site", str(site)),
+        "filter": Command("filter", filter_argv(cli, f, site), ok_codes=frozenset({0, 1, 3}),
+                          note="edi-cgt filter (fast path on)"),
+        "filter-no-fast": Command("filter-no-fast", filter_argv(cli, f, site, "--no-fast-path"),
                                   ok_codes=frozenset({0, 1, 3}), note="edi-cgt filter --no-fast-path"),
     }
     unknown = [n for n in names if n not in made]
@@ -577,7 +581,7 @@ def run_benchmark(config: BenchConfig) -> Report:
         huge = ensure_corpus(spec, cache, jobs=config.jobs, progress=say)
         report.corpora.append(huge)
         _warm(huge.path)
-        argv = (*cli, "filter", str(huge.path), "-o", os.devnull, "--rejects", os.devnull, "--site", str(site))
+        argv = filter_argv(cli, str(huge.path), site)
         say(f"memory: filter on {huge.label} ({huge.size / 1e6:.0f} MB)")
         run = measure(argv, ok_codes=frozenset({0, 1, 3}), what=f"filter on {huge.path}", python=config.python)
         report.memory.append(MemoryResult("one-transaction", f"filter on {huge.label}: all "
@@ -594,7 +598,7 @@ def _memory_stream(config: BenchConfig, cache: Path, cli: Sequence[str], site: P
     base_mb = min(config.size_mb, config.memory_mb)
     base = ensure_corpus(CorpusSpec(0.005, base_mb, config.seed), cache, jobs=config.jobs, progress=say)
     copies = max(1, math.ceil(config.memory_mb * 1e6 / base.size))
-    argv = (*cli, "filter", "-", "-o", os.devnull, "--rejects", os.devnull, "--site", str(site))
+    argv = filter_argv(cli, "-", site)
     _warm(base.path)
 
     def feed(pipe: Any) -> None:
