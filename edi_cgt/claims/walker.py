@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
 
 from ..x12.envelope import EnvelopeIssue
-from ..x12.errors import TransactionError
+from ..x12.errors import TransactionError, safe_id
 from ..x12.reader import Segment
 from .grammar import NAME_LOOP_END, NAME_LOOP_RANK, REQUIRED_ELEMENTS, SEGMENT_IDS, VALID_ID, VERSION_FAMILY
 from .model import (
@@ -52,7 +52,9 @@ def parse_date(value: str, *, seg: Segment) -> dt.date:
             raise ValueError
         return dt.date(int(value[:4]), int(value[4:6]), int(value[6:]))
     except ValueError:
-        raise TransactionError(f"{seg.id}: invalid date {value!r} (CCYYMMDD expected)", segment_number=seg.number) from None
+        # A DMG date is a birth date (PHI): say which element is wrong, not what it holds.
+        shown = "" if seg.id == "DMG" else f" {value!r}"
+        raise TransactionError(f"{seg.id}: invalid date{shown} (CCYYMMDD expected)", segment_number=seg.number) from None
 
 
 def parse_dates(qualifier: str, value: str, *, seg: Segment) -> DateRange:
@@ -267,7 +269,8 @@ class TransactionWalker:
         if not VALID_ID.match(sid):
             if not sid:
                 raise TransactionError("segment has no identifier (it starts with an element separator)", segment_number=seg.number)
-            raise TransactionError(f"invalid segment identifier {sid!r} (2-3 upper-case letters or digits)", segment_number=seg.number)
+            raise TransactionError(f"invalid segment identifier {safe_id(sid)} (2-3 upper-case letters or digits)",
+                                   segment_number=seg.number)
         raise TransactionError(f"unknown segment {sid!r}: not an 837 segment", segment_number=seg.number)
 
     # -- header -------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .errors import safe_id
 from .reader import Segment
 
 __all__ = ["EnvelopeIssue", "Envelope"]
@@ -104,7 +105,7 @@ class Envelope:
             self.isa = None
         elif self.st is None and sid not in ("TA1",):
             where = "a transaction" if self.gs is not None else "a functional group"
-            issues.append(EnvelopeIssue(n, f"segment {sid!r} outside {where}"))
+            issues.append(EnvelopeIssue(n, f"segment {safe_id(sid)} outside {where}"))
         return issues
 
     def skip_transaction(self, se: Segment, count: int) -> list[EnvelopeIssue]:

@@ -1,7 +1,18 @@
 # Errors that say exactly what was wrong: which input, which segment, what problem.
 from __future__ import annotations
 
-__all__ = ["X12Error", "X12SyntaxError", "TransactionError"]
+__all__ = ["X12Error", "X12SyntaxError", "TransactionError", "safe_id"]
+
+
+def safe_id(sid: str) -> str:
+    """A segment identifier fit for a message or a log: quoted when it can be one (at most three
+    printable characters); otherwise only its length, because "the identifier" of a segment
+    whose delimiters went wrong is often data (a name, a member id), which must not be logged."""
+    if not sid:
+        return "(empty)"
+    if len(sid) <= 3 and sid.isascii() and sid.isprintable():
+        return repr(sid)
+    return f"({len(sid)} characters, not a segment identifier)"
 
 
 class X12Error(Exception):

@@ -18,16 +18,18 @@
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Iterable, Iterator
 
 from .delimiters import ISA_LENGTH, Delimiters, detect_delimiters
-from .errors import X12SyntaxError
+from .errors import X12SyntaxError, safe_id
 
 __all__ = ["Segment", "iter_segments", "CHUNK_SIZE"]
 
 CHUNK_SIZE = 1 << 16
 _BOM = b"\xef\xbb\xbf"
 _WHITESPACE = b" \t\r\n"
+_SEGMENT_START = re.compile(rb"([A-Z][A-Z0-9]{1,2})[^A-Za-z0-9 ]")
 _MAX_SEGMENT = 64 << 20  # a "segment" longer than this means the terminator is wrong
 
 
@@ -200,9 +202,10 @@ def iter_segments(
                     yield Segment(body, rest[len(body) :], number, delims)
                     return
                 if body:
+                    sid = body.split(element, 1)[0].lstrip(_WHITESPACE).decode("latin-1")
                     raise X12SyntaxError(
-                        f"input ends inside a segment (no terminator {delims.segment_str!r} after "
-                        f"{rest[:30].decode('latin-1')!r}): the file is truncated",
+                        f"input ends inside a segment (segment {safe_id(sid)} has no terminator "
+                        f"{delims.segment_str!r}): the file is truncated",
                         segment_number=number,
                         where=where,
                     )
@@ -301,9 +304,13 @@ def _explain_non_isa(head: bytes, after_interchange: bool) -> str:
             "input looks like UTF-16 text (NUL bytes between characters); X12 must be single-byte "
             "text: convert it first, e.g. iconv -f UTF-16 -t ASCII"
         )
-    shown = head.decode("latin-1")
     printable = sum(32 <= b < 127 or b in _WHITESPACE for b in head)
     if head and printable < len(head) * 0.8:
-        return f"input is not X12 text (binary data {head[:16]!r}...); expected an ISA segment"
+        # The first four bytes name most file types (%PDF, PK.., \x1f\x8b) and carry no data.
+        return f"input is not X12 text (binary data starting {head[:4]!r}); expected an ISA segment"
     where = "after the last IEA" if after_interchange else "at the start of the input"
-    return f"expected an ISA segment {where}, found {shown!r}"
+    # Quote no more than a segment identifier: the text may be a name or a member id.
+    found = _SEGMENT_START.match(head)
+    if found:
+        return f"expected an ISA segment {where}, found a {found.group(1).decode()} segment"
+    return f"expected an ISA segment {where}, found text that is not an X12 segment"

@@ -1,0 +1,189 @@
+# No PHI in logs or reports by default: every command, run on 837 text with known member
+# names, member ids and birth dates, must not repeat any of them on stderr, in a summary or in
+# a report. What is exempt, and why: the X12 outputs sent back to the submitter (the clean 837
+# is the input itself; the 277CA of `filter` identifies the patient in NM1*QC as the standard
+# requires; the 999 of `validate` copies a bad element value into IK404 as the standard
+# requires). `claims --phi` and the global `--log-phi` are the explicit opt-ins, and they are
+# checked to really show the values (so that the absence checks can be trusted).
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from fuzz.oracle import CORPUS  # noqa: E402
+
+FIXTURE = (CORPUS / "phi_837p.x12").read_bytes()
+NAMES = ["ZQVALENTINE", "ZQMARGUERITE", "ZQOKONKWO", "ZQBARNABY", "ZQPERPETUA", "ZQHALVORSEN", "ZQINGRID"]
+MEMBER_IDS = ["ZQM19283746", "ZQM55501234", "ZQM77788899"]
+BIRTH_DATES = ["19710413", "20150817", "19590102"]
+
+
+def _date_forms(ccyymmdd: str) -> list[str]:
+    y, m, d = ccyymmdd[:4], ccyymmdd[4:6], ccyymmdd[6:]
+    return [ccyymmdd, f"{y}-{m}-{d}", f"{m}/{d}/{y}", f"{int(m)}/{int(d)}/{y}"]
+
+
+PHI = NAMES + MEMBER_IDS + [form for d in BIRTH_DATES for form in _date_forms(d)]
+BAD_BIRTH_DATE = "19710431"  # April has 30 days: DMG02 cannot be read
+PHI_PATTERN = re.compile("|".join(re.escape(v) for v in PHI + _date_forms(BAD_BIRTH_DATE)), re.IGNORECASE)
+
+# Inputs that drive the error paths too, each still full of PHI.
+INPUTS = {
+    "clean.x12": FIXTURE,
+    "bad-birth-date.x12": FIXTURE.replace(b"DMG*D8*19710413", b"DMG*D8*" + BAD_BIRTH_DATE.encode()),
+    "truncated-in-name.x12": FIXTURE[: FIXTURE.index(b"ZQHALVORSEN") + 16],
+    "prose-with-name.x12": b"ZQVALENTINE ZQMARGUERITE ZQM19283746 19710413 claims below\n" + FIXTURE,
+    "bad-segment.x12": FIXTURE.replace(b"NM1*IL*1*ZQVALENTINE*ZQMARGUERITE", b"ZQVALENTINE*ZQMARGUERITE"),
+    "after-iea.x12": FIXTURE + b"ZQHALVORSEN ZQM77788899\n",
+}
+ENV = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+
+
+def cli(*args: str, cwd: Path, stdin: bytes = b"") -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "edi_cgt", *args], cwd=cwd, env=ENV, input=stdin,
+                          capture_output=True, timeout=300)
+
+
+def leaks(text: str | bytes) -> list[str]:
+    if isinstance(text, bytes):
+        text = text.decode("latin-1")
+    return sorted({m.group(0) for m in PHI_PATTERN.finditer(text)})
+
+
+@pytest.fixture(scope="module")
+def work(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    d = tmp_path_factory.mktemp("phi")
+    for name, data in INPUTS.items():
+        (d / name).write_bytes(data)
+    return d
+
+
+def _commands() -> list[str]:
+    out = cli("--help", cwd=ROOT).stdout.decode()
+    block = out.split("Commands:", 1)[1].split("\n\n", 1)[0]
+    return sorted(line.split()[0] for line in block.splitlines() if line.strip())
+
+
+COVERED = {"bench", "check", "claims", "filter", "policy", "replay", "validate"}
+
+
+def test_every_command_is_covered() -> None:
+    # A new command must get a PHI check here before this test passes again.
+    assert set(_commands()) <= COVERED, set(_commands()) - COVERED
+
+
+def test_the_fixture_really_holds_the_phi() -> None:
+    text = FIXTURE.decode()
+    assert all(v in text for v in NAMES + MEMBER_IDS + BIRTH_DATES)
+
+
+# -- per command --------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", sorted(INPUTS))
+def test_claims_without_phi_flag(work: Path, name: str) -> None:
+    r = cli("claims", name, cwd=work)
+    assert r.returncode in (0, 2), r.stderr
+    assert leaks(r.stdout) == [] and leaks(r.stderr) == [], (leaks(r.stdout), leaks(r.stderr))
+
+
+def test_claims_phi_flag_is_the_opt_in(work: Path) -> None:
+    r = cli("claims", "--phi", "clean.x12", cwd=work)
+    shown = leaks(r.stdout)
+    assert set(NAMES + MEMBER_IDS) <= set(shown) and "1971-04-13" in shown
+    assert leaks(r.stderr) == []
+
+
+@pytest.mark.parametrize("fmt", ["table", "json"])
+@pytest.mark.parametrize("name", sorted(INPUTS))
+def test_check(work: Path, name: str, fmt: str) -> None:
+    r = cli("check", name, "--format", fmt, cwd=work)
+    assert r.returncode in (0, 1, 2), r.stderr
+    assert leaks(r.stdout) == [] and leaks(r.stderr) == [], (leaks(r.stdout), leaks(r.stderr))
+
+
+@pytest.mark.parametrize("name", sorted(INPUTS))
+def test_filter_logs(work: Path, name: str) -> None:
+    out = work / f"filter-{name}"
+    out.mkdir()
+    r = cli("filter", name, "-o", str(out / "clean.837"), "--rejects", str(out / "r.277"), cwd=work)
+    assert r.returncode in (0, 1, 2, 3), r.stderr
+    assert leaks(r.stderr) == [], leaks(r.stderr)
+    assert leaks(r.stdout) == []
+
+
+def test_filter_277ca_identifies_the_patient_as_the_standard_requires(work: Path) -> None:
+    # Documented exemption: the 277CA goes back to the submitter and names the patient.
+    out = work / "filter-277"
+    out.mkdir()
+    cli("filter", "clean.x12", "-o", str(out / "clean.837"), "--rejects", str(out / "r.277"), cwd=work)
+    assert "ZQHALVORSEN" in (out / "r.277").read_text()
+
+
+@pytest.mark.parametrize("name", sorted(INPUTS))
+def test_validate(work: Path, name: str) -> None:
+    out = work / f"validate-{name}.999"
+    r = cli("validate", name, "-o", str(out), cwd=work)
+    assert r.returncode in (0, 1, 2), r.stderr
+    assert leaks(r.stderr) == [] and leaks(r.stdout) == [], leaks(r.stderr)
+
+
+def test_validate_log_phi_is_the_opt_in(work: Path) -> None:
+    out = work / "validate-opt-in.999"
+    r = cli("--log-phi", "validate", "bad-birth-date.x12", "-o", str(out), cwd=work)
+    assert r.returncode == 1
+    assert BAD_BIRTH_DATE in r.stderr.decode(), "--log-phi shows the value a syntax error is about"
+    quiet = cli("validate", "bad-birth-date.x12", "-o", str(out), cwd=work)
+    assert BAD_BIRTH_DATE not in quiet.stderr.decode()
+    assert b"syntax_error" in quiet.stderr  # the error is still reported, by position
+
+
+def test_replay_outputs_and_logs(work: Path) -> None:
+    src = work / "replay-in"
+    src.mkdir()
+    for name, data in INPUTS.items():
+        (src / name).write_bytes(data)
+    out = work / "replay-out"
+    r = cli("replay", str(src), "--out", str(out), "--jobs", "1", cwd=work)
+    assert r.returncode in (0, 1, 3), r.stderr
+    assert leaks(r.stderr) == [] and leaks(r.stdout) == []
+    files = [p for p in out.rglob("*") if p.is_file()]
+    assert any(p.suffix == ".277" for p in files) and any(p.name == "summary.json" for p in files)
+    for p in files:  # summaries, CSVs, the HTML report, done records, and the redacted 277CAs
+        assert leaks(p.read_bytes()) == [], (p.relative_to(out), leaks(p.read_bytes()))
+
+
+def test_replay_log_phi_is_the_opt_in(work: Path) -> None:
+    src = work / "replay-in-2"
+    src.mkdir()
+    (src / "clean.x12").write_bytes(FIXTURE)
+    out = work / "replay-out-2"
+    r = cli("--log-phi", "replay", str(src), "--out", str(out), "--jobs", "1", cwd=work)
+    assert r.returncode == 1, r.stderr
+    acks = [p.read_text() for p in out.rglob("*.277")]
+    assert acks and "ZQHALVORSEN" in "".join(acks)
+
+
+def test_policy_commands(work: Path) -> None:
+    for args in (["policy", "show"], ["policy", "validate", str(ROOT / "edi_cgt/policy/data/medi-cal-cgt-2025-07.xml")]):
+        r = cli(*args, cwd=work)
+        assert r.returncode == 0, r.stderr
+        assert leaks(r.stdout) == [] and leaks(r.stderr) == []
+
+
+def test_bench_generates_its_own_data(work: Path) -> None:
+    # bench reads no user input; its generated corpus uses synthetic TEST* names. Check that the
+    # command's own output repeats nothing of the fixture's (it cannot: it never sees it).
+    r = cli("bench", "--help", cwd=work)
+    assert r.returncode == 0 and leaks(r.stdout) == []
+
+
+def test_stdin_error_paths(work: Path) -> None:
+    for name in ("truncated-in-name.x12", "bad-segment.x12"):
+        r = cli("claims", "-", cwd=work, stdin=INPUTS[name])
+        assert leaks(r.stderr) == [], (name, leaks(r.stderr))
