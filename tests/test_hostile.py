@@ -11,6 +11,7 @@ import gzip
 import os
 import random
 import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -565,3 +566,117 @@ def test_fresh_process_outcomes(tmp_path: Path, case: str) -> None:
     assert (fresh.clean, fresh.ack is not None) == (forked.clean, forked.ack is not None)
     strip = lambda r: [{k: v for k, v in e.items() if k not in ("timestamp", "seconds")} for e in r.events]  # noqa: E731
     assert strip(fresh) == strip(forked)
+
+
+# -- edi-cgt validate: pyx12's full 5010 check, a 999 out ---------------------------------------
+def validate_cli(tmp_path: Path, data: bytes, *args: str) -> tuple[subprocess.CompletedProcess, Path]:
+    (tmp_path / "in.x12").write_bytes(data)
+    out = tmp_path / "out.999"
+    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    proc = subprocess.run([sys.executable, "-m", "edi_cgt", *args, "validate", "in.x12", "-o", str(out)],
+                          cwd=tmp_path, env=env, capture_output=True, timeout=120)
+    assert "Traceback" not in proc.stderr.decode()
+    return proc, out
+
+
+def _ik5(ack: str) -> list[tuple[str, str]]:
+    """(AK202 control number, IK501 code) per transaction in a 999."""
+    segs = [s.strip().split("*") for s in ack.split("~") if s.strip()]
+    out, control = [], None
+    for s in segs:
+        if s[0] == "AK2":
+            control = s[2]
+        elif s[0] == "IK5":
+            out.append((control, s[1]))
+    return out
+
+
+def test_validate_valid_input(tmp_path: Path) -> None:
+    proc, out = validate_cli(tmp_path, FIXTURE)
+    assert proc.returncode == 0, proc.stderr
+    ack = out.read_text()
+    assert _ik5(ack) == [("0101", "A"), ("0102", "A")] and "AK9*A*2*2*2" in ack
+    from support import pyx12_validate
+
+    assert pyx12_validate(ack.encode())[0], "the 999 itself is valid X12"
+
+
+def test_validate_invalid_input_says_why(tmp_path: Path) -> None:
+    data = edit(b"DTP*472*D8*20250302", b"DTP*472*D8*20250231")  # no 31 February
+    proc, out = validate_cli(tmp_path, data)
+    assert proc.returncode == 1
+    ack = out.read_text()
+    assert _ik5(ack) == [("0101", "R"), ("0102", "A")]
+    assert "IK3*DTP*" in ack and "IK4*3*1251*8*20250231" in ack  # the 999 copies the bad value
+    import json
+
+    events = [json.loads(ln) for ln in proc.stderr.decode().splitlines() if ln.startswith("{")]
+    (err,) = [e for e in events if e["event"] == "syntax_error"]
+    assert (err["segment"], err["segment_id"], err["element"], err["transaction"]) == (39, "DTP", "DTP03", "0101")
+    assert "20250231" not in proc.stderr.decode(), "values stay out of the log without --log-phi"
+
+
+def test_validate_bom_crlf_stdin_and_gzip_read_like_the_file(tmp_path: Path) -> None:
+    from edi_cgt.validation import validate_x12
+
+    plain = validate_x12([FIXTURE])
+    for variant in (b"\xef\xbb\xbf\r\n\r\n" + FIXTURE.replace(b"~\n", b"~\r\n"), gzip.compress(FIXTURE)):
+        proc, out = validate_cli(tmp_path, variant)
+        assert proc.returncode == 0, proc.stderr
+        assert _ik5(out.read_text()) == _ik5(plain.ack)
+    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    piped = subprocess.run([sys.executable, "-m", "edi_cgt", "validate"], input=b"\xef\xbb\xbf" + FIXTURE,
+                           capture_output=True, env=env, timeout=120)
+    assert piped.returncode == 0 and _ik5(piped.stdout.decode()) == [("0101", "A"), ("0102", "A")]
+
+
+@pytest.mark.parametrize("version", [b"005010X222A2", b"005010X223A3"])
+def test_validate_version_without_a_pyx12_map(tmp_path: Path, version: bytes) -> None:
+    proc, out = validate_cli(tmp_path, FIXTURE.replace(b"005010X222A1", version))
+    assert proc.returncode == 2
+    line = proc.stderr.decode().splitlines()[-1]
+    assert "in.x12: segment 2: pyx12 has no map for " + version.decode() in line
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("data, words", [
+    (b"", "input is empty"),
+    (random.Random(3).randbytes(500), "not X12 text"),
+    (FIXTURE.decode().encode("utf-16"), "UTF-16"),
+    (FIXTURE[:500], "input ends inside a segment"),
+    (FIXTURE.replace(b"ISA*00*          *00", b"ISA*00*         *00", 1), "ISA is not fixed-width"),
+])
+def test_validate_unreadable_input(tmp_path: Path, data: bytes, words: str) -> None:
+    proc, out = validate_cli(tmp_path, data)
+    assert proc.returncode == 2
+    assert words in proc.stderr.decode() and "in.x12: segment " in proc.stderr.decode()
+    assert not out.exists()
+
+
+def test_validation_api_lines_up_with_pipeline_transaction_numbers() -> None:
+    from edi_cgt.validation import validate_x12
+
+    at = FIXTURE.index(b"GS*HC")
+    group_835 = OTHER_GROUPS[: OTHER_GROUPS.index(b"GS*FA")]
+    data = edit(b"IEA*1*", b"IEA*2*", FIXTURE[:at] + group_835 + FIXTURE[at:])
+    data = edit(b"NM1*IL*1*ZQHALVORSEN", b"NM1*IL*9*ZQHALVORSEN", data)  # NM102 9 is no code
+    result = validate_x12([data])
+    assert [(t.index, t.set_id, t.control) for t in result.transactions] == [(1, "835", "2101"), (2, "837", "0101"),
+                                                                              (3, "837", "0102")]
+    assert 3 in result.rejected_transactions() and 2 not in result.rejected_transactions()
+    (issue,) = [i for i in result.issues if i.transaction == "0102"]
+    assert issue.element == "NM102" and issue.segment_id == "NM1"
+    clean, _, summary, events = filter_in_process(data)
+    assert summary["transactions"] == 3  # the same numbering as the filter's
+
+
+@pytest.mark.skipif(not SHARED_SAMPLES.exists(), reason="../shared absent")
+@pytest.mark.parametrize("name, status", [
+    ("sti_837p_ambulance.edi", 0), ("sti_837i_ppo_repriced.edi", 0), ("sti_837p_oxygen.edi", 1),
+    ("ims_837p_multiple_isa.txt", 1), ("oop_837p_medicaid_5claims.txt", 1),  # BOM: pyx12 alone cannot read it
+    ("lfh_837p_example1.837", 2), ("lfh_837i_institutional_claim.837i", 2), ("ims_837p_no_isa_MALFORMED.txt", 2),
+])
+def test_validate_public_samples_agree_with_the_manifest(tmp_path: Path, name: str, status: int) -> None:
+    proc, out = validate_cli(tmp_path, (SHARED_SAMPLES / name).read_bytes())
+    assert proc.returncode == status, proc.stderr
+    assert out.exists() == (status != 2)
