@@ -680,3 +680,46 @@ def test_validate_public_samples_agree_with_the_manifest(tmp_path: Path, name: s
     proc, out = validate_cli(tmp_path, (SHARED_SAMPLES / name).read_bytes())
     assert proc.returncode == status, proc.stderr
     assert out.exists() == (status != 2)
+
+
+# -- hostile configuration: policy XML and site TOML ---------------------------------------------
+_LAUGHS = "\n".join(
+    [' <!ENTITY lol0 "lol">'] + [f' <!ENTITY lol{i} "{("&lol" + str(i - 1) + ";") * 10}">' for i in range(1, 10)])
+HOSTILE_CONFIG = {
+    "xxe.xml": ('<?xml version="1.0"?>\n<!DOCTYPE policy [ <!ENTITY xxe SYSTEM "file:///etc/passwd"> ]>\n'
+                "<policy>&xxe;</policy>\n", ("xxe.xml:2:", "DOCTYPE")),
+    "xxe-network.xml": ('<?xml version="1.0"?>\n<!DOCTYPE policy SYSTEM "http://127.0.0.1:9/evil.dtd">\n<policy/>\n',
+                        ("xxe-network.xml:2:", "DOCTYPE")),
+    "laughs.xml": (f'<?xml version="1.0"?>\n<!DOCTYPE lolz [\n{_LAUGHS}\n]>\n<policy>&lol9;</policy>\n',
+                   ("laughs.xml:2:", "DOCTYPE")),
+    "xinclude.xml": ('<?xml version="1.0"?>\n<policy xmlns:xi="http://www.w3.org/2001/XInclude">'
+                     '<xi:include href="file:///etc/passwd" parse="text"/></policy>\n', ("xinclude.xml:2",)),
+    "broken.xml": ('<?xml version="1.0"?>\n<policy>\n<rule id="x">\n</policy>\n', ("broken.xml:4:", "not well-formed")),
+    "huge.xml": ("<policy>" + "<!-- padding -->" * 300_000 + "</policy>", ("huge.xml", "limited to")),
+    "site-bad.toml": ('[payers\nmedi_cal = ["610442"]\n', ("site-bad.toml:1:", "not valid TOML")),
+    "site-huge.toml": ("# padding\n" * 200_000, ("site-huge.toml", "limited to")),
+    "site-binary.toml": (b'x = "\xff\xfe"\n', ("site-binary.toml:1:", "UTF-8")),
+}
+
+
+@pytest.mark.parametrize("command", ["filter", "check"])
+@pytest.mark.parametrize("name", sorted(HOSTILE_CONFIG))
+def test_hostile_config_files_are_refused_with_file_and_line(tmp_path: Path, name: str, command: str) -> None:
+    content, words = HOSTILE_CONFIG[name]
+    cfg = tmp_path / name
+    cfg.write_bytes(content if isinstance(content, bytes) else content.encode())
+    option = "--site" if name.endswith(".toml") else "--policy"
+    if command == "filter":
+        r = run_filter_cli(FIXTURE, tmp_path, option, str(cfg), timeout=60)
+        assert check_outcome(FIXTURE, r, where=name) == "error"  # the message names the config file
+        text = r.stderr
+    else:
+        (tmp_path / "in.x12").write_bytes(FIXTURE)
+        env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+        proc = subprocess.run([sys.executable, "-m", "edi_cgt", "check", "in.x12", option, str(cfg)], cwd=tmp_path,
+                              env=env, capture_output=True, timeout=60)
+        assert proc.returncode == 2 and proc.stdout == b""
+        text = proc.stderr.decode()
+    assert "Traceback" not in text and "root:" not in text, "nothing of /etc/passwd may be read"
+    for w in words:
+        assert w in text, text
