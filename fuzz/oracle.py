@@ -50,8 +50,10 @@ class OracleError(AssertionError):
 def split_segments(data: bytes) -> list[list[str]]:
     """Every segment of every interchange as its element strings (latin-1).
 
-    Independent of edi_cgt's reader on purpose. Raises ValueError for bytes that do not start
-    (after a BOM and layout whitespace) with a 106-byte ISA.
+    Independent of edi_cgt's reader on purpose. An ISA (at a segment start, followed by a
+    non-alphanumeric byte) starts a new interchange whether or not an IEA came before it.
+    Raises ValueError for bytes that do not start (after a BOM and layout whitespace) with a
+    106-byte ISA.
     """
     out: list[list[str]] = []
     pos = 3 if data.startswith(b"\xef\xbb\xbf") else 0
@@ -65,10 +67,16 @@ def split_segments(data: bytes) -> list[list[str]]:
             raise ValueError(f"no ISA at byte {pos}")
         element = chr(data[pos + 3])
         terminator = data[pos + 105 : pos + 106]
+        out.append(data[pos : pos + 105].decode("latin-1").split(element))
+        pos += 106
         while True:
+            if terminator not in _LAYOUT:
+                while pos < n and data[pos] in _LAYOUT:
+                    pos += 1
+            if data.startswith(b"ISA", pos) and pos + 3 < n and not data[pos + 3 : pos + 4].isalnum():
+                break  # a new interchange (the outer loop reads its delimiters)
             end = data.find(terminator, pos)
             raw = data[pos:end] if end >= 0 else data[pos:]
-            raw = raw.lstrip(_LAYOUT) if terminator not in _LAYOUT else raw
             if end < 0:
                 if raw.strip(_LAYOUT):
                     out.append(raw.strip(_LAYOUT).decode("latin-1").split(element))

@@ -723,3 +723,18 @@ def test_hostile_config_files_are_refused_with_file_and_line(tmp_path: Path, nam
     assert "Traceback" not in text and "root:" not in text, "nothing of /etc/passwd may be read"
     for w in words:
         assert w in text, text
+
+
+# -- an ISA before the IEA (fuzz finding: a GS whose id became "ISA" made the writer drop the real ISA)
+def test_isa_before_iea_starts_a_new_interchange_with_its_own_delimiters(tmp_path: Path) -> None:
+    first = FIXTURE[: FIXTURE.index(b"IEA*")]  # truncated: no IEA
+    second = FIXTURE.replace(b"*", b"|").replace(b"~", b"!")  # other delimiters
+    data = first + second
+    r = assert_output(tmp_path, data, 1)
+    assert r.summary is not None and r.summary["claims_in"] == 8 and r.summary["rejected"] == 4
+    assert any("'000000007' was never closed (no IEA)" in p for p in problems(r))
+
+
+def test_malformed_isa_inside_an_interchange_is_an_error(tmp_path: Path) -> None:
+    data = edit(b"GS*HC*", b"ISA*HC*")
+    assert_error(tmp_path, data, "ISA is not fixed-width", segment=2)

@@ -11,7 +11,8 @@
 #
 # so `lead + data + tail` over all segments reproduces the input byte for byte, and a writer
 # that drops a segment drops its line break with it. After an IEA the delimiters are forgotten
-# and the next interchange (concatenated files) brings its own. The reader judges only syntax:
+# and the next interchange (concatenated files) brings its own; so does an ISA that comes
+# before the IEA (a truncated file with another one appended). The reader judges only syntax:
 # which bytes form a segment. Whether a segment id is known, or a count is right, is for the
 # layers above; a segment that is empty or has a malformed id is still yielded, so nothing is
 # lost before someone decides what to do with it.
@@ -176,6 +177,15 @@ def iter_segments(
         element = delims.element
         blank = _blank_bytes(delims)
         while True:
+            if buf.startswith(b"ISA", pos):
+                # An ISA before the IEA: the previous interchange lost its trailer (truncated
+                # files concatenated). Read the new ISA as an ISA, with its own delimiters;
+                # one that is not a fixed-width ISA is an error, not a segment named "ISA".
+                if len(buf) - pos < 4 and not eof and more():
+                    continue
+                if not buf[pos + 3 : pos + 4].isalnum():
+                    delims = None
+                    break
             end = buf.find(term, pos)
             if end >= 0:
                 tail_end = end + 1
