@@ -351,6 +351,13 @@ def test_duplicate_claim_ids_are_each_evaluated(tmp_path: Path) -> None:
     assert [e["segment"] for e in r.event("claim_rejected")] == [40, 63]  # told apart by segment
 
 
+def test_duplicate_claim_id_in_one_transaction_is_logged(tmp_path: Path) -> None:
+    data = edit(b"CLM*HARD-B2*", b"CLM*HARD-A1*")
+    r = assert_output(tmp_path, data, 1, "--no-fast-path")
+    assert "CLM01 'HARD-A1' is used again (first at segment 20)" in " | ".join(problems(r))
+    assert claim_ids(r.clean or b"") == ["HARD-A1", "HARD-A1"]
+
+
 @pytest.mark.parametrize("path", PATHS)
 def test_claim_without_service_lines_passes_its_transaction_through(tmp_path: Path, path: str) -> None:
     data = edit(b"LX*1~\nSV1*HC:99212*95*UN*1***1~\nDTP*472*D8*20250302~\n", b"")

@@ -198,6 +198,7 @@ class TransactionWalker:
         self._name_rank = -1
         self._level_entity: str | None = None  # which NM1 of the HL level we are in (85, IL, PR, QC ...)
         self._done = False
+        self._claim_ids: dict[str, int] = {}  # CLM01 -> segment number of its first CLM
 
     # -- public -------------------------------------------------------------------------
     @property
@@ -413,6 +414,11 @@ class TransactionWalker:
         if lvl is None or lvl.level not in ("22", "23"):
             raise TransactionError("CLM outside a subscriber (HL*22) or patient (HL*23) level", segment_number=seg.number)
         self.claims_seen += 1
+        claim_id = seg.get(1)
+        first = self._claim_ids.setdefault(claim_id, seg.number)
+        if first != seg.number:
+            # Both claims are read and decided; a 277CA names claims by CLM01, so say it.
+            self._notice(seg, f"CLM01 {claim_id!r} is used again (first at segment {first}); each claim is evaluated")
         self._claim = _ClaimDraft(seg=seg, position=self._position)
 
     def _on_DTP(self, seg: Segment) -> None:
