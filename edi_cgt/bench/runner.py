@@ -521,6 +521,7 @@ def _machine(config: BenchConfig, cli: Sequence[str]) -> dict[str, Any]:
     with contextlib.suppress(OSError):
         uptime = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
     return {
+        "edi_cgt_source": _source_state(),
         "platform": platform.platform(),
         "python": platform.python_version(),
         "interpreter": config.python,
@@ -528,6 +529,29 @@ def _machine(config: BenchConfig, cli: Sequence[str]) -> dict[str, Any]:
         "cpus": os.cpu_count(),
         "uptime": uptime,
     }
+
+
+def _source_state() -> str:
+    """The git commit of the edi_cgt package being measured (with '+dirty' when its files have
+    uncommitted changes), or its version when it is not in a git checkout."""
+    import edi_cgt
+
+    root = Path(edi_cgt.__file__).resolve().parent.parent
+    try:
+        head = subprocess.run(["git", "-C", str(root), "rev-parse", "--short=12", "HEAD"], capture_output=True,
+                              text=True, timeout=10)
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--", "edi_cgt"],
+                               capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        head = None
+    if head is None or head.returncode != 0:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            return f"edi-cgt {version('edi-cgt')}"
+        except PackageNotFoundError:
+            return "unknown"
+    return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
 
 
 def run_benchmark(config: BenchConfig) -> Report:
@@ -660,7 +684,7 @@ def format_report(report: Report) -> str:
     """The report as plain-text tables."""
     out: list[str] = []
     m = report.machine
-    out.append(f"edi-cgt benchmark: {m['platform']}, Python {m['python']}, {m['cpus']} CPUs; "
+    out.append(f"edi-cgt benchmark ({m['edi_cgt_source']}): {m['platform']}, Python {m['python']}, {m['cpus']} CPUs; "
                f"median of {report.repeat} runs per figure; whole processes (start-up included)")
     out.append("load averages (1/5/15 min): " + "; ".join(
         f"{entry['at']} {entry['load1']}/{entry['load5']}/{entry['load15']}" for entry in report.load))
