@@ -151,6 +151,7 @@ class _Run:
                 continue
             self.writer.envelope(seg)
         self.note(self.env.finish())
+        self.writer.finish()
         self.stats.bytes_in = counted.total
         self.stats.seconds = time.perf_counter() - t0
         return self.stats

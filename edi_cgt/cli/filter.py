@@ -69,7 +69,7 @@ def filter_(ctx: click.Context, input_: str, output: str, rejects: str, ack_all:
     3 some transactions were passed through unread (outputs complete).
     """
     from ..decider import DeciderConfig, make_decider
-    from ..io import AtomicOutput, describe_source, read_chunks
+    from ..io import AtomicOutputs, describe_source, read_chunks
     from ..pipeline import run_filter
     from ..writers.ack277 import AckWriter
 
@@ -90,7 +90,8 @@ def filter_(ctx: click.Context, input_: str, output: str, rejects: str, ack_all:
         level = "warning" if name in ("transaction_passed_through", "envelope_issue") else "info"
         getattr(logger, level)(name, **fields)
 
-    with AtomicOutput(rejects) as ack_out, AtomicOutput(output) as clean_out:
+    # Both outputs appear together or not at all (a failing 277CA write leaves no clean 837).
+    with AtomicOutputs(rejects, output) as (ack_out, clean_out):
         with AckWriter(ack_out.stream, ack_all=ack_all, include_phi=True, now=_now()) as ack:
             stats = run_filter(read_chunks(input_), out=clean_out.stream, decide=decide, sinks=[ack], where=where,
                                on_event=on_event, fast=fast and not ack_all and not strict)

@@ -92,6 +92,15 @@ class CleanWriter:
                 self._flush_envelope()
             self._write(seg.raw)
 
+    def finish(self) -> None:
+        """At end of input: an ISA or GS still held back had no trailer to decide its fate
+        (the input ended inside it). Nothing in it was dropped, so it is written as it came."""
+        if self._gs is not None and not self._gs_written:
+            if self._tx_in == self._tx_out:  # an open group from which nothing was dropped
+                self._flush_envelope()
+        elif self._isa is not None and not self._isa_written and self._groups_in == self._groups_out:
+            self._flush_envelope()
+
     # -- transactions -----------------------------------------------------------------------
     def copy_transaction(self, chunks: Iterable[bytes]) -> None:
         """Write a whole transaction (ST..SE bytes) unchanged."""
