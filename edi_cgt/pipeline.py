@@ -46,7 +46,8 @@ class ClaimSink(Protocol):
 
 @dataclass
 class FilterStats:
-    """Counts for one input (all claims are in exactly one of accepted/rejected/unevaluated)."""
+    """Counts for one input: every claim is in exactly one of accepted, rejected, unevaluated
+    (passed through unread) and syntax_rejected."""
 
     source: str = ""
     bytes_in: int = 0
@@ -56,6 +57,7 @@ class FilterStats:
     accepted: int = 0
     rejected: int = 0
     unevaluated: int = 0
+    syntax_rejected: int = 0  # claims of transactions that failed --validate (in the 999)
     charges_in: Decimal = Decimal(0)
     charges_rejected: Decimal = Decimal(0)
     warnings: int = 0
@@ -71,6 +73,7 @@ class FilterStats:
             "accepted": self.accepted,
             "rejected": self.rejected,
             "unevaluated": self.unevaluated,
+            "syntax_rejected": self.syntax_rejected,
             "transactions": self.transactions,
             "transactions_passed_through": self.transactions_passed_through,
             "charges_in": str(self.charges_in),
@@ -90,6 +93,7 @@ def run_filter(
     where: str = "",
     on_event: Callable[..., None] | None = None,
     fast: bool = True,
+    syntax_rejected: frozenset[int] = frozenset(),
 ) -> FilterStats:
     """Filter one input. `on_event(name, **fields)` receives log events (no PHI in fields).
 
@@ -102,8 +106,12 @@ def run_filter(
     transaction is copied as it came, which is also what the slow path does with a transaction
     it cannot read, but without the `transaction_passed_through` event. `sinks` do not see the
     claims of a transaction copied whole (all of them are accepted). A sink with
-    `needs_every_claim = True` turns the fast path off (277CA --ack-all, per-claim reports)."""
-    run = _Run(out, decide, sinks, where, on_event, fast)
+    `needs_every_claim = True` turns the fast path off (277CA --ack-all, per-claim reports).
+
+    `syntax_rejected` holds the indexes (1-based, counting ST segments in the input) of
+    transactions that failed full syntax validation (edi_cgt.validation): they are left out of
+    the clean 837 whole, their claims counted as `syntax_rejected` (the 999 reports them)."""
+    run = _Run(out, decide, sinks, where, on_event, fast, syntax_rejected)
     return run.filter(chunks)
 
 
@@ -111,8 +119,10 @@ class _Run:
     """The state of one filter run: envelope, writer, counters and the claim numbering."""
 
     def __init__(self, out: BinaryIO, decide: Callable[[Claim], Decision], sinks: Sequence[ClaimSink], where: str,
-                 on_event: Callable[..., None] | None, fast: bool) -> None:
+                 on_event: Callable[..., None] | None, fast: bool,
+                 syntax_rejected: frozenset[int] = frozenset()) -> None:
         self.decide = decide
+        self.syntax_rejected = syntax_rejected
         self.sinks = sinks
         self.where = where
         self.emit = on_event or (lambda *a, **k: None)
@@ -142,6 +152,9 @@ class _Run:
                 break
             self.note(self.env.feed(seg))
             if seg.data and seg.id == "ST":
+                if self.env.transaction_index in self.syntax_rejected:
+                    pending = self.drop_transaction(seg, segments)
+                    continue
                 if self.scanner is not None:
                     taken = segments.send(("through_se", FAST_LIMIT))
                     if taken is not None:
@@ -155,6 +168,28 @@ class _Run:
         self.stats.bytes_in = counted.total
         self.stats.seconds = time.perf_counter() - t0
         return self.stats
+
+    def drop_transaction(self, st: Segment, segments: Iterator[Segment]) -> Segment | None:
+        """Leave out a transaction that failed syntax validation, counting its claims."""
+        claims = 0
+        seg: Segment | None = st
+        while seg is not None and not (seg.data[:2] == b"SE" and seg.id == "SE"):
+            seg = next(segments, None)
+            if seg is None:
+                break
+            self.note(self.env.feed(seg))
+            if seg.data and seg.id in _ENVELOPE_IDS:
+                break
+            if seg.data[:3] == b"CLM" and seg.id == "CLM":
+                claims += 1
+        self.stats.transactions += 1
+        self.stats.claims_in += claims
+        self.stats.syntax_rejected += claims
+        self.claims_before += claims
+        self.writer.drop_transaction()
+        self.emit("transaction_rejected_syntax", file=self.where, transaction=st.get(2), segment=st.number,
+                  claims=claims)
+        return seg if seg is not None and seg.data and seg.id in _ENVELOPE_IDS else None
 
     def fast_transaction(self, st: Segment, taken: tuple[bytes, int]) -> None:
         """Copy the transaction through if it cannot lose a claim; else run the slow path on it."""

@@ -184,3 +184,23 @@ def test_exit_3_when_a_transaction_is_passed_through(tmp_path):
     assert b'"event": "transaction_passed_through"' in res.stderr and b"unknown segment 'ZZZ'" in res.stderr
     strict = run_cli("filter", str(src), "--strict", "-o", str(tmp_path / "c2.837"), "--rejects", str(tmp_path / "r2.277"))
     assert strict.returncode == 2 and not (tmp_path / "c2.837").exists()
+
+
+def test_validate_leaves_out_syntax_failures_whole_and_writes_a_999(tmp_path):
+    good = interchange(subscriber_claims(2))
+    assert pyx12_validate(good)[0]
+    bad_body = subscriber_claims(2).replace("*0001", "*0002").replace("CLM*C1*100***11:B:1", "CLM*C1*100***XX:B:1")
+    data = interchange(subscriber_claims(2) + "\n" + bad_body)
+    src = tmp_path / "in.837"
+    src.write_bytes(data)
+    res = run_cli("filter", str(src), "--validate", "-o", str(tmp_path / "clean.837"), "--rejects", str(tmp_path / "r.277"))
+    assert res.returncode == 1, res.stderr
+    clean = (tmp_path / "clean.837").read_bytes()
+    assert clean.count(b"ST*837*") == 1 and b"ST*837*0001" in clean and ids_in(clean) == ["C1", "C2"]
+    assert pyx12_validate(clean)[0]
+    ack999 = (tmp_path / "r.277.999").read_text()
+    assert "AK2*837*0002" in ack999 and "IK5*R" in ack999 and "AK2*837*0001" in ack999
+    assert b'"syntax_rejected": 2' in res.stderr and b'"claims_in": 4' in res.stderr
+    # without --validate the syntax error is not the filter's business: both transactions pass
+    plain = run_cli("filter", str(src), "-o", str(tmp_path / "c2.837"), "--rejects", str(tmp_path / "r2.277"))
+    assert plain.returncode == 0 and (tmp_path / "c2.837").read_bytes() == data

@@ -31,6 +31,11 @@ _DATE = click.DateTime(formats=["%Y-%m-%d"])
 @click.option("--as-of", type=_DATE, help="Evaluate every claim as if on this date (YYYY-MM-DD).")
 @click.option("--strict", is_flag=True,
               help="Treat a transaction that cannot be read as claims as fatal (exit 2) instead of passing it through.")
+@click.option("--validate", is_flag=True,
+              help="Run full 5010 syntax validation (pyx12) first: a transaction that fails it is left out "
+                   "of the clean 837 whole and reported in a 999 (see --syntax-ack).")
+@click.option("--syntax-ack", type=click.Path(dir_okay=False),
+              help="Where the 999 goes with --validate (default: the --rejects path + '.999').")
 @click.option("--fast-path/--no-fast-path", "fast", default=True, show_default=True,
               help="Copy transactions that hold no policy code without reading them claim by claim "
                    "(outputs are identical either way; off with --ack-all and --strict, since those "
@@ -38,7 +43,8 @@ _DATE = click.DateTime(formats=["%Y-%m-%d"])
 @click.pass_context
 @handle_errors
 def filter_(ctx: click.Context, input_: str, output: str, rejects: str, ack_all: bool, site_path: str | None,
-            policy_path: str | None, as_of: dt.datetime | None, strict: bool, fast: bool) -> None:
+            policy_path: str | None, as_of: dt.datetime | None, strict: bool, validate: bool,
+            syntax_ack: str | None, fast: bool) -> None:
     """Pass clean claims on, pull policy rejections out into a 277CA.
 
     Reads one 837P/837I INPUT (a path, a .gz, or '-' for stdin), applies the policy
@@ -77,6 +83,10 @@ def filter_(ctx: click.Context, input_: str, output: str, rejects: str, ack_all:
 
     if rejects == output or (rejects != "-" and output != "-" and os.path.abspath(rejects) == os.path.abspath(output)):
         raise click.UsageError("--rejects and --output must be different places (both name %r)" % rejects)
+    if validate and syntax_ack is None:
+        if rejects == "-":
+            raise click.UsageError("--validate with --rejects - needs --syntax-ack PATH for the 999")
+        syntax_ack = rejects + ".999"
     install_signal_handlers()
     where = describe_source(input_)
     decide = make_decider(DeciderConfig(policy_path, site_path, as_of.date() if as_of else None))
@@ -90,17 +100,47 @@ def filter_(ctx: click.Context, input_: str, output: str, rejects: str, ack_all:
         level = "warning" if name in ("transaction_passed_through", "envelope_issue") else "info"
         getattr(logger, level)(name, **fields)
 
-    # Both outputs appear together or not at all (a failing 277CA write leaves no clean 837).
-    with AtomicOutputs(rejects, output) as (ack_out, clean_out):
+    source, spool = input_, None
+    rejected_syntax: frozenset[int] = frozenset()
+    ack999 = ""
+    if validate:
+        from ..validation import validate_x12
+
+        if input_ == "-":  # two passes over stdin: keep a copy (memory, then a temporary file)
+            import tempfile
+
+            spool = tempfile.NamedTemporaryFile(prefix="edi-cgt-stdin-", suffix=".837")
+            for chunk in read_chunks("-"):
+                spool.write(chunk)
+            spool.flush()
+            source = spool.name
+        result = validate_x12(read_chunks(source), where=where)
+        rejected_syntax = result.rejected_transactions()
+        ack999 = result.ack
+        for verdict in result.transactions:
+            if verdict.rejected:
+                logger.warning("syntax_rejected", file=where, transaction=verdict.control, set_id=verdict.set_id,
+                               problems=[f"{i.segment_id}{' ' + i.element if i.element else ''} code {i.code}"
+                                         for i in verdict.issues][:10])
+
+    # All outputs appear together or not at all (a failing 277CA write leaves no clean 837).
+    paths = (rejects, output) + ((syntax_ack,) if validate else ())
+    with AtomicOutputs(*paths) as outs:
+        ack_out, clean_out = outs[0], outs[1]
         with AckWriter(ack_out.stream, ack_all=ack_all, include_phi=True, now=_now()) as ack:
-            stats = run_filter(read_chunks(input_), out=clean_out.stream, decide=decide, sinks=[ack], where=where,
-                               on_event=on_event, fast=fast and not ack_all and not strict)
+            stats = run_filter(read_chunks(source), out=clean_out.stream, decide=decide, sinks=[ack], where=where,
+                               on_event=on_event, fast=fast and not ack_all and not strict,
+                               syntax_rejected=rejected_syntax)
+        if validate:
+            outs[2].write(ack999.encode("latin-1"))
+    if spool is not None:
+        spool.close()
     summary = stats.as_dict()
     summary["by_rule"] = dict(sorted(stats.by_rule.items()))
     logger.info("summary", **summary)
     if stats.transactions_passed_through:
         ctx.exit(EXIT_PASSED_THROUGH)
-    ctx.exit(EXIT_REJECTED if stats.rejected else EXIT_OK)
+    ctx.exit(EXIT_REJECTED if stats.rejected or stats.syntax_rejected else EXIT_OK)
 
 
 def _now() -> dt.datetime | None:

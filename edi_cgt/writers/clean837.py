@@ -102,6 +102,10 @@ class CleanWriter:
             self._flush_envelope()
 
     # -- transactions -----------------------------------------------------------------------
+    def drop_transaction(self) -> None:
+        """Account for a transaction left out whole (it failed syntax validation)."""
+        self._tx_in += 1
+
     def copy_transaction(self, chunks: Iterable[bytes]) -> None:
         """Write a whole transaction (ST..SE bytes) unchanged."""
         self._tx_in += 1
