@@ -6,7 +6,10 @@
 #     277CA, ids matching, summary consistent, byte identity when nothing is rejected
 #     (fuzz.oracle.check_conservation, which cuts segments with its own code);
 #   - the same holds with a decision function that rejects every other claim, and the clean
-#     837 of that run, filtered again accepting everything, comes back byte for byte.
+#     837 of that run, filtered again accepting everything, comes back byte for byte;
+#   - a well-formed input (no envelope issue, nothing passed through) gives a well-formed
+#     clean 837 (SE/GE/IEA counts and trailers right after claims were cut out);
+#   - with the byte-scanning fast path, outputs and counts equal the slow path's.
 #
 #     python -m fuzz.fuzz_filter --seconds 600 --seed 1
 #     python -m fuzz.fuzz_filter --atheris -- -max_total_time=3600
@@ -20,11 +23,18 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make `fuzz` and `edi_cgt` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from edi_cgt.claims.model import Claim
-from edi_cgt.io import InputError
-from edi_cgt.pipeline import run_filter
-from edi_cgt.policy.findings import ERROR, AckCode, Decision, Finding
-from edi_cgt.x12.errors import X12SyntaxError
+from fuzz.cli import instrumented
+
+with instrumented():  # coverage instrumentation of edi_cgt when run under atheris
+    import edi_cgt.decider
+    import edi_cgt.writers.ack277  # noqa: F401 - imported here to be instrumented
+    from edi_cgt.claims.model import Claim
+    from edi_cgt.io import InputError
+    from edi_cgt.pipeline import run_filter
+    from edi_cgt.policy.findings import ERROR, AckCode, Decision, Finding
+    from edi_cgt.x12.envelope import Envelope
+    from edi_cgt.x12.errors import X12SyntaxError
+    from edi_cgt.x12.reader import iter_segments
 from fuzz.oracle import OracleError, check_conservation, filter_in_process
 
 __all__ = ["TestOneInput", "every_other", "accept_all"]
@@ -74,6 +84,17 @@ def _check(label: str, data: bytes, clean: bytes, ack: bytes, summary: dict) -> 
         check_conservation(data, clean, ack, summary)
     except OracleError as exc:
         raise OracleError(f"{label}: {exc}") from None
+    if clean and not summary["transactions_passed_through"] and not _envelope_issues(data):
+        found = _envelope_issues(clean)
+        assert not found, f"{label}: a well-formed input gave a clean 837 with envelope issues: {found[:3]}"
+
+
+def _envelope_issues(data: bytes) -> list[str]:
+    env = Envelope()
+    found: list[str] = []
+    for seg in iter_segments([data]):
+        found += [i.problem for i in env.feed(seg)]
+    return found + [i.problem for i in env.finish()]
 
 
 def main(argv: list[str] | None = None) -> int:

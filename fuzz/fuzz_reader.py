@@ -17,10 +17,13 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make `fuzz` and `edi_cgt` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from edi_cgt.claims.stream import claims_from_segments
-from edi_cgt.x12.envelope import Envelope
-from edi_cgt.x12.errors import X12Error, X12SyntaxError
-from edi_cgt.x12.reader import iter_segments
+from fuzz.cli import instrumented
+
+with instrumented():  # coverage instrumentation of edi_cgt when run under atheris
+    from edi_cgt.claims.stream import claims_from_segments
+    from edi_cgt.x12.envelope import Envelope
+    from edi_cgt.x12.errors import X12Error, X12SyntaxError
+    from edi_cgt.x12.reader import iter_segments
 
 __all__ = ["TestOneInput"]
 

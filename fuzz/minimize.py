@@ -1,7 +1,7 @@
 # Shrink a crashing input to a few segments that still fail the same way.
 #
-# Strategy: the failure's signature is the exception type plus its message with numbers and
-# quoted values blanked. The input is cut into segments (on the terminator from the ISA, each
+# Strategy: the failure's signature is the exception type plus the first line of its message,
+# numbers and quoted values blanked and anything after a "{" or "[" dropped. The input is cut into segments (on the terminator from the ISA, each
 # keeping its terminator and line break); chunks of segments are removed while the signature
 # stays (ddmin, halving the chunk size down to one segment). Envelope trailers are never
 # recounted, so a minimized input may carry new envelope issues: judge the result, not the
@@ -27,7 +27,8 @@ def signature(target: Callable[[bytes], None], data: bytes) -> str | None:
     try:
         target(data)
     except Exception as exc:  # noqa: BLE001 - every failure has a signature
-        text = re.sub(r"'[^']*'|\d+", "_", str(exc).split("\n", 1)[0])
+        # Numbers, quoted values and detail after a "{" or "[" vary between inputs failing alike.
+        text = re.sub(r"'[^']*'|\d+", "_", re.split(r"[{[]", str(exc).split("\n", 1)[0], maxsplit=1)[0])
         return f"{type(exc).__name__}: {text}"
     return None
 
