@@ -153,6 +153,7 @@ class FilterRun:
     ack: bytes | None
     leftovers: list[str]  # temporary files left in the output directory
     events: list[dict] = field(default_factory=list)
+    syntax_ack: bytes | None = None  # the 999 of --validate (rejects.277.999), if written
 
     def event(self, name: str) -> list[dict]:
         return [e for e in self.events if e.get("event") == name]
@@ -189,19 +190,21 @@ def run_filter_cli(data: bytes, workdir: Path, *args: str, name: str = "input.x1
         [sys.executable, "-m", "edi_cgt", "filter", str(src), "-o", str(clean), "--rejects", str(ack), *args],
         capture_output=True, timeout=timeout, env=env, cwd=workdir, stdin=subprocess.DEVNULL,
     )
-    stderr = proc.stderr.decode("utf-8", "replace")
-    leftovers = sorted(p.name for p in outdir.iterdir() if p.name not in ("clean.837", "rejects.277"))
-    run = FilterRun(
-        returncode=proc.returncode,
-        stderr=stderr,
-        clean=clean.read_bytes() if clean.exists() else None,
-        ack=ack.read_bytes() if ack.exists() else None,
-        leftovers=leftovers,
-        events=_events(stderr),
-    )
-    for p in (clean, ack):
-        if p.exists():
-            p.unlink()
+    return _collect(proc.returncode, proc.stderr.decode("utf-8", "replace"), outdir)
+
+
+_OUTPUTS = ("clean.837", "rejects.277", "rejects.277.999")
+
+
+def _collect(returncode: int, stderr: str, outdir: Path) -> FilterRun:
+    """Read the outputs of a run, note any other file left behind, and clear the directory."""
+    found = {name: (outdir / name).read_bytes() for name in _OUTPUTS if (outdir / name).exists()}
+    run = FilterRun(returncode=returncode, stderr=stderr, clean=found.get("clean.837"),
+                    ack=found.get("rejects.277"), syntax_ack=found.get("rejects.277.999"),
+                    leftovers=sorted(p.name for p in outdir.iterdir() if p.name not in _OUTPUTS),
+                    events=_events(stderr))
+    for name in found:
+        (outdir / name).unlink()
     return run
 
 
@@ -258,17 +261,7 @@ def run_filter_forked(data: bytes, workdir: Path, *args: str, name: str = "input
         finally:
             os._exit(status)
     _, wait_status = os.waitpid(pid, 0)
-    returncode = os.waitstatus_to_exitcode(wait_status)
-    stderr = errfile.read_text("utf-8", "replace")
-    leftovers = sorted(p.name for p in outdir.iterdir() if p.name not in ("clean.837", "rejects.277"))
-    run = FilterRun(returncode=returncode, stderr=stderr,
-                    clean=clean.read_bytes() if clean.exists() else None,
-                    ack=ack.read_bytes() if ack.exists() else None,
-                    leftovers=leftovers, events=_events(stderr))
-    for p in (clean, ack):
-        if p.exists():
-            p.unlink()
-    return run
+    return _collect(os.waitstatus_to_exitcode(wait_status), errfile.read_text("utf-8", "replace"), outdir)
 
 
 def _warm_up() -> None:
@@ -298,7 +291,7 @@ def check_outcome(data: bytes, run: FilterRun, *, where: str = "input.x12", iden
     if run.leftovers:
         fail(f"temporary files left behind: {run.leftovers}")
     if run.returncode == 2:
-        if run.clean is not None or run.ack is not None:
+        if run.clean is not None or run.ack is not None or run.syntax_ack is not None:
             fail("exit 2 but an output file was left behind")
         lines = [ln for ln in run.stderr.splitlines() if ln.startswith("edi-cgt: error:")]
         if len(lines) != 1:
@@ -317,21 +310,25 @@ def check_outcome(data: bytes, run: FilterRun, *, where: str = "input.x12", iden
     passed = run.event("transaction_passed_through")
     if len(passed) != summary["transactions_passed_through"]:
         fail("every passed-through transaction needs its log event")
-    expected = 3 if summary["transactions_passed_through"] else 1 if summary["rejected"] else 0
+    expected = 3 if summary["transactions_passed_through"] else \
+        1 if summary["rejected"] or summary.get("syntax_rejected") else 0
     if run.returncode != expected:
         fail(f"exit {run.returncode} where {expected} is documented for {summary}")
     try:
-        check_conservation(data, run.clean, run.ack, summary, identity=identity)
+        check_conservation(data, run.clean, run.ack, summary, identity=identity, syntax_ack=run.syntax_ack)
     except OracleError as exc:
         fail(str(exc))
     return "output"
 
 
-def check_conservation(data: bytes, clean: bytes, ack: bytes, summary: dict, *, identity: bool = True) -> None:
-    """No lost claim: CLM in == CLM in the clean 837 + claims the 277CA rejects, ids matching.
+def check_conservation(data: bytes, clean: bytes, ack: bytes, summary: dict, *, identity: bool = True,
+                       syntax_ack: bytes | None = None) -> None:
+    """No lost claim: CLM in == CLM in the clean 837 + claims the 277CA rejects (+ claims of
+    transactions left out whole by --validate, which the 999 `syntax_ack` rejects), ids matching.
 
-    Also: the clean 837 keeps the input order, the summary adds up and agrees with the 277CA,
-    and (with `identity`) when nothing was rejected the clean 837 is the input, byte for byte.
+    Also: the clean 837 keeps the input order, the summary adds up and agrees with the 277CA
+    and the 999, and (with `identity`) when nothing was rejected the clean 837 is the input,
+    byte for byte.
     """
     try:
         ids_in = claim_ids(data)
@@ -339,9 +336,14 @@ def check_conservation(data: bytes, clean: bytes, ack: bytes, summary: dict, *, 
         raise OracleError(f"the filter accepted input the oracle cannot cut: {exc}") from None
     ids_clean = claim_ids(clean)
     ids_rejected = rejected_ids(ack)
-    if len(ids_in) != len(ids_clean) + len(ids_rejected):
+    n_syntax = summary.get("syntax_rejected", 0)
+    if len(ids_in) != len(ids_clean) + len(ids_rejected) + n_syntax:
         raise OracleError(f"claims lost or duplicated: {len(ids_in)} in, {len(ids_clean)} in the clean 837, "
-                          f"{len(ids_rejected)} rejected in the 277CA")
+                          f"{len(ids_rejected)} rejected in the 277CA, {n_syntax} left out by syntax")
+    if n_syntax or syntax_ack:
+        in_999 = _claims_in_rejected_transactions(data, syntax_ack or b"")
+        if in_999 != n_syntax:
+            raise OracleError(f"the 999 rejects transactions holding {in_999} claims; the summary says {n_syntax}")
     if not _is_subsequence(ids_clean, ids_in):
         raise OracleError("the clean 837 holds claims that are not in the input, or out of order")
     left_out = Counter(ids_in) - Counter(ids_clean)
@@ -350,7 +352,7 @@ def check_conservation(data: bytes, clean: bytes, ack: bytes, summary: dict, *, 
         if match is None:
             raise OracleError(f"the 277CA rejects {trn!r}, which is no input claim left out of the clean 837")
         left_out[match] -= 1
-    if summary["claims_in"] != summary["accepted"] + summary["rejected"] + summary["unevaluated"]:
+    if summary["claims_in"] != summary["accepted"] + summary["rejected"] + summary["unevaluated"] + n_syntax:
         raise OracleError(f"summary does not add up: {summary}")
     in_837 = claims_in_837(data)
     if summary["claims_in"] != in_837:
@@ -397,6 +399,32 @@ def default_decider():
 
         _DECIDER = make_decider()
     return _DECIDER
+
+
+def _claims_in_rejected_transactions(data: bytes, ack999: bytes) -> int:
+    """CLM count of the input transactions a 999 rejects (IK501 not A/E), matched by ST02 in order."""
+    rejected: list[str] = []
+    control = None
+    for s in split_segments(ack999) if ack999 else []:
+        if s[0] == "AK2":
+            control = s[2] if len(s) > 2 else ""
+        elif s[0] == "IK5" and control is not None:
+            if (s[1] if len(s) > 1 else "") not in ("A", "E"):
+                rejected.append(control)
+            control = None
+    transactions: list[list] = []  # [ST02, CLM count]
+    for s in split_segments(data):
+        if s[0] == "ST":
+            transactions.append([s[2] if len(s) > 2 else "", 0])
+        elif s[0] == "CLM" and transactions:
+            transactions[-1][1] += 1
+    total = 0
+    for control in rejected:
+        match = next((t for t in transactions if t[0] == control), None)
+        if match is not None:
+            total += match[1]
+            transactions.remove(match)
+    return total
 
 
 def _is_subsequence(part: list[str], whole: list[str]) -> bool:

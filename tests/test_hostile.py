@@ -796,3 +796,12 @@ def test_short_fuzz_run(target: str, tmp_path: Path) -> None:
                   crash_dir=tmp_path, stop_on_crash=False)
     assert n == iterations
     assert not new, f"new kinds of failure (inputs in {tmp_path}): {sorted(set(new))}"
+
+
+def test_filter_validate_leaves_failing_transactions_out_whole(tmp_path: Path) -> None:
+    data = edit(b"DTP*472*D8*20250302", b"DTP*472*D8*20250231")  # transaction 0101 fails 5010 syntax
+    r = run(tmp_path, data, "--validate")
+    assert check_outcome(data, r) == "output" and r.returncode == 1
+    assert r.summary is not None and r.summary["syntax_rejected"] == 3
+    assert claim_ids(r.clean or b"") == [] and rejected_ids(r.ack or b"") == ["HARD-D4"]
+    assert _ik5((r.syntax_ack or b"").decode()) == [("0101", "R"), ("0102", "A")]
