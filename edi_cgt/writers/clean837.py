@@ -55,10 +55,8 @@ class CleanWriter:
         self._gs: Segment | None = None
         self._isa_written = False
         self._gs_written = False
-        self._groups_in = 0
-        self._groups_out = 0
-        self._tx_in = 0
-        self._tx_out = 0
+        self._groups_dropped = 0  # groups of the current interchange left out whole
+        self._tx_dropped = 0  # transactions of the current group left out whole
         self.bytes_written = 0
 
     # -- envelope ---------------------------------------------------------------------------
@@ -66,53 +64,76 @@ class CleanWriter:
         """ISA, GS, GE, IEA, and anything else that stands outside a transaction."""
         sid = seg.id if seg.data else ""
         if sid == "ISA":
+            self._settle_group()
+            self._settle_interchange()
             self._isa, self._isa_written = seg, False
-            self._groups_in = self._groups_out = 0
+            self._groups_dropped = 0
         elif sid == "GS":
+            self._settle_group()
             self._gs, self._gs_written = seg, False
-            self._groups_in += 1
-            self._tx_in = self._tx_out = 0
+            self._tx_dropped = 0
         elif sid == "GE":
-            if self._gs is not None and not self._gs_written and self._tx_in > 0:
-                self._gs = None  # every transaction of the group was dropped: drop the group
+            if self._gs is not None and not self._gs_written and self._tx_dropped:
+                self._drop_group()  # every transaction of the group was dropped
                 return
             self._flush_envelope()
-            self._write(self._recount(seg, self._tx_out, self._tx_in))
-            self._groups_out += 1
+            self._write(self._recount(seg, self._tx_dropped))
             self._gs = None
+            self._tx_dropped = 0
         elif sid == "IEA":
-            if self._isa is not None and not self._isa_written and self._groups_in > 0:
+            self._settle_group()
+            if self._isa is not None and not self._isa_written and self._groups_dropped:
                 self._isa = None  # nothing left in the interchange
+                self._groups_dropped = 0
                 return
             self._flush_envelope()
-            self._write(self._recount(seg, self._groups_out, self._groups_in))
+            self._write(self._recount(seg, self._groups_dropped))
             self._isa = None
+            self._groups_dropped = 0
         else:
-            if seg.data:
+            raw = seg.raw
+            if raw:
                 self._flush_envelope()
-            self._write(seg.raw)
+                self._write(raw)
 
     def finish(self) -> None:
-        """At end of input: an ISA or GS still held back had no trailer to decide its fate
-        (the input ended inside it). Nothing in it was dropped, so it is written as it came."""
+        """At end of input: decide the ISA/GS still held back (the input ended inside them):
+        written as they came unless something in them was dropped."""
+        self._settle_group()
+        self._settle_interchange()
+
+    def _settle_group(self) -> None:
+        """A group that ends without its GE (another GS or ISA, or the end of input)."""
         if self._gs is not None and not self._gs_written:
-            if self._tx_in == self._tx_out:  # an open group from which nothing was dropped
+            if self._tx_dropped:
+                self._drop_group()
+            else:
                 self._flush_envelope()
-        elif self._isa is not None and not self._isa_written and self._groups_in == self._groups_out:
+        self._gs = None
+        self._tx_dropped = 0
+
+    def _settle_interchange(self) -> None:
+        """An interchange that ends without its IEA."""
+        if self._isa is not None and not self._isa_written and not self._groups_dropped:
             self._flush_envelope()
+        self._isa = None
+        self._groups_dropped = 0
+
+    def _drop_group(self) -> None:
+        self._gs = None
+        self._tx_dropped = 0
+        self._groups_dropped += 1
 
     # -- transactions -----------------------------------------------------------------------
     def drop_transaction(self) -> None:
         """Account for a transaction left out whole (it failed syntax validation)."""
-        self._tx_in += 1
+        self._tx_dropped += 1
 
     def copy_transaction(self, chunks: Iterable[bytes]) -> None:
         """Write a whole transaction (ST..SE bytes) unchanged."""
-        self._tx_in += 1
         self._flush_envelope()
         for chunk in chunks:
             self._write(chunk)
-        self._tx_out += 1
 
     def transaction(self, segments: Iterable[Segment], keep: Sequence[int]) -> TransactionResult:
         """Write one 837 transaction, keeping claim i (in CLM order) when keep[i] is true."""
@@ -124,7 +145,6 @@ class CleanWriter:
         ("SE", Segment, 1), ("CLM", bytes, n) for a claim's first n segments (or all of
         them), ("SEG", bytes, n) for n other segments. A caller that already knows where claims
         and HLs start (the fast path) can hand whole claims over as one unit."""
-        self._tx_in += 1
         state = _TransactionState(self, keep)
         for kind, payload, count in units:
             state.feed(kind, payload, count)
@@ -144,11 +164,15 @@ class CleanWriter:
             self._gs_written = True
 
     @staticmethod
-    def _recount(seg: Segment, count: int, original: int) -> bytes:
-        if count == original:
-            return seg.raw  # nothing was dropped: keep the trailer exactly as it came
+    def _recount(seg: Segment, dropped: int) -> bytes:
+        """GE01/IEA01 less what was dropped. Nothing dropped: the trailer exactly as it came
+        (a count that was wrong in the input stays the input's business)."""
+        if not dropped:
+            return seg.raw
         elements = list(seg.elements)
-        elements[1] = str(count)
+        if len(elements) < 2 or not elements[1].isdigit():
+            return seg.raw
+        elements[1] = str(max(int(elements[1]) - dropped, 0))
         return seg.with_elements(elements).raw
 
 
@@ -197,7 +221,8 @@ class _TransactionState:
             seg: Segment = payload  # type: ignore[assignment]
             self.in_claim = False
             self._close_blocks(len(self.stack))
-            if self.claims and not self.kept:
+            if self.claims and not self.kept and not self.header_written:
+                self.w._tx_dropped += 1
                 self.result = TransactionResult(False, self.claims, 0, 0)
                 return  # nothing is left: the transaction is dropped whole
             self._flush_header()
@@ -206,7 +231,6 @@ class _TransactionState:
                 elements[1] = str(self.written + 1)
                 seg = seg.with_elements(elements)
             self._emit(seg.raw, 1)
-            self.w._tx_out += 1
             self.result = TransactionResult(True, self.claims, self.kept, self.written)
         elif self.in_claim:
             if self.keep_claim:
