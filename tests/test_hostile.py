@@ -791,7 +791,7 @@ def test_short_fuzz_run(target: str, tmp_path: Path) -> None:
             new.append(sig)
             raise AssertionError(sig)
 
-    iterations = 1500 if target == "fuzz_filter" else 2500
+    iterations = 1000 if target == "fuzz_filter" else 2000
     n = fuzz_loop(target_fn, load_corpus(ROOT / "fuzz" / "corpus"), seed=20251128, iterations=iterations,
                   crash_dir=tmp_path, stop_on_crash=False)
     assert n == iterations
