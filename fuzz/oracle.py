@@ -69,10 +69,10 @@ def split_segments(data: bytes) -> list[list[str]]:
         terminator = data[pos + 105 : pos + 106]
         out.append(data[pos : pos + 105].decode("latin-1").split(element))
         pos += 106
+        keep = (terminator[0], ord(element))  # whitespace that is a delimiter is not layout
         while True:
-            if terminator not in _LAYOUT:
-                while pos < n and data[pos] in _LAYOUT:
-                    pos += 1
+            while pos < n and data[pos] in _LAYOUT and data[pos] not in keep:
+                pos += 1
             if data.startswith(b"ISA", pos) and pos + 3 < n and not data[pos + 3 : pos + 4].isalnum():
                 break  # a new interchange (the outer loop reads its delimiters)
             end = data.find(terminator, pos)
@@ -433,7 +433,8 @@ def _is_subsequence(part: list[str], whole: list[str]) -> bool:
 
 
 def _same_id(claim_id: str, trn: str) -> bool:
-    """TRN02 is CLM01 made safe for the 277CA (odd characters blanked, cut to 50)."""
+    """TRN02 is CLM01 made safe for the 277CA (odd characters blanked, cut to 50; "0" when
+    nothing printable is left)."""
     if claim_id == trn:
         return True
 
@@ -441,4 +442,6 @@ def _same_id(claim_id: str, trn: str) -> bool:
         value = "".join(ch for ch in unicodedata.normalize("NFKD", value) if not unicodedata.combining(ch))
         return "".join(ch for ch in value if ch.isascii() and ch.isalnum())
 
+    if trn == "0" and not claim_id.strip(" \x00") or trn == "0" and not claim_id.isprintable():
+        return True
     return len(trn) <= 50 and squeeze(claim_id).startswith(squeeze(trn))
