@@ -17,12 +17,12 @@ import re
 from dataclasses import dataclass, replace
 from decimal import Decimal, InvalidOperation
 
-from .claims.model import Claim, ClaimLocation
+from .claims.model import Claim
 from .claims.walker import EnvelopeContext, TransactionWalker
 from .x12.delimiters import Delimiters
 from .x12.reader import Segment, iter_segments
 
-__all__ = ["TriggerScanner", "TransactionScan", "TransactionPlan", "read_hit_claims", "plan_transaction", "layout", "Layout"]
+__all__ = ["TriggerScanner", "TransactionScan", "read_hit_claims", "plan_units", "layout", "Layout"]
 
 _BLANK = b" \t\r\n"
 
@@ -61,15 +61,19 @@ class TriggerScanner:
             clm = re.compile(b"CLM" + elem + b"([^" + elem + term + b"]*)" + elem + b"([^" + elem + term + b"]*)")
             field = b"([^" + elem + term + b"]*)"
             hl = re.compile(term + b"[ \t\r\n]*HL" + elem + field + elem + field + elem + field)
-            got = self._cache[key] = (verify, prefix, clm, hl)
+            first_clm = re.compile(term + b"[ \t\r\n]*CLM" + elem)
+            got = self._cache[key] = (verify, prefix, clm, hl, first_clm)
         return got
 
     def scan(self, data: bytes, d: Delimiters) -> TransactionScan | None:
         """Scan one transaction's bytes. None when the slow path must read it: a CLM charge
         that is not a number, or HL numbering the walker would report."""
-        verify, prefix, clm, hl = self._compiled(d)
+        verify, prefix, clm, hl, first_clm = self._compiled(d)
         if not _hl_tree_is_plain(hl.findall(data)):
             return None  # the walker has something to report about the HLs: slow path
+        c, h = first_clm.search(data), hl.search(data)
+        if c is not None and (h is None or c.start() < h.start()):
+            return None  # a claim before any HL: the walker refuses it, slow path
         hits = [m.start() for m in prefix.finditer(data) if verify.match(data, m.start())]
         term = d.segment
         total = Decimal(0)
@@ -282,56 +286,28 @@ def _next_after(sorted_offsets, pos: int) -> int | None:
 
 
 # ---------------------------------------------------------------------------------------------
-# Rejections without reading every claim: units for CleanWriter.transaction_units, light claims
-# for the claim sinks (their totals need every claim's id, charge and billing provider).
+# Dropping rejected claims by byte ranges: units for CleanWriter.transaction_units.
 
 
-@dataclass(frozen=True, slots=True)
-class TransactionPlan:
-    """A transaction cut into writer units, with one (light or full) claim per CLM."""
-
-    units: list  # (kind, Segment | bytes, segment count)
-    claims: list[Claim]  # in CLM order; hit claims are the full ones given, the rest light
-
-
-def plan_transaction(
-    data: bytes,
-    scan: TransactionScan,
-    lay: Layout,
-    full: dict[int, Claim],
-    *,
-    st_number: int,
-    delimiters: Delimiters,
-    envelope: EnvelopeContext,
-    transaction_index: int,
-    claims_before: int,
-) -> TransactionPlan | None:
-    """Cut `data` (one ST..SE) into units and build a light Claim for each claim not in `full`
-    (index in CLM order -> full claim). None when the shape is unusual (slow path then)."""
+def plan_units(data: bytes, scan: TransactionScan, lay: Layout, d: Delimiters,
+               st_number: int) -> tuple[list, int] | None:
+    """Cut one transaction (ST..SE bytes) into writer units: the header, each HL segment and
+    the rest of its block, each claim whole, the SE. Returns (units, number of claims), or
+    None when the shape is unusual (the caller then re-reads segment by segment)."""
     try:
-        return _plan(data, scan, lay, full, st_number, delimiters, envelope, transaction_index, claims_before)
-    except Exception:  # noqa: BLE001 - any surprise means: let the slow path decide
+        return _plan_units(data, scan, lay, d, st_number)
+    except _Unusual:
         return None
 
 
-def _plan(data, scan, lay, full, st_number, d, envelope, transaction_index, claims_before) -> TransactionPlan:
+def _plan_units(data: bytes, scan: TransactionScan, lay: Layout, d: Delimiters, st_number: int) -> tuple[list, int]:
     term = d.segment
-    comp = d.component_str
-    hl_starts = lay.hl_starts
-    se_start = lay.se_start
-    offsets = scan.clm_offsets
+    hl_starts, se_start, offsets = lay.hl_starts, lay.se_start, scan.clm_offsets
     if not hl_starts or not offsets or offsets[0] < hl_starts[0]:
         raise _Unusual("claims before the first HL")
     marks = sorted([(o, "HL") for o in hl_starts] + [(o, "CLM") for o in offsets] + [(se_start, "SE")])
-    units: list = []
     header = data[: marks[0][0]]
-    units.append(("SEG", header, header.count(term)))
-    info = next(iter(full.values())).transaction if full else None
-    kind = "I" if info is not None and info.kind == "I" else "P"
-    provider = None
-    claims: list[Claim] = []
-    k = -1
-    counted_to, count = 0, 0  # running count of terminators before an offset
+    units: list = [("SEG", header, header.count(term))]
     for i, (start, what) in enumerate(marks):
         stop = marks[i + 1][0] if i + 1 < len(marks) else len(data)
         if what == "SE":
@@ -343,42 +319,13 @@ def _plan(data, scan, lay, full, st_number, d, envelope, transaction_index, clai
         n = chunk.count(term)
         if what == "HL":
             hl = _segment(data, start, stop, d, st_number)
-            seg_end = start + len(hl.data) + len(hl.tail)
             units.append(("HL", hl, 1))
+            seg_end = start + len(hl.data) + len(hl.tail)
             if seg_end < stop:
                 units.append(("SEG", data[seg_end:stop], n - 1))
-            if hl.get(3) == "20":
-                provider = _billing_provider(header + chunk, d, envelope, st_number)
-            continue
-        # a claim
-        k += 1
-        units.append(("CLM", chunk, n))
-        count += data.count(term, counted_to, start)
-        counted_to = start
-        claim = full.get(k)
-        if claim is None:
-            clm = data[start : data.find(term, start)].decode("latin-1").split(d.element_str)
-            clm05 = clm[5].split(comp) if len(clm) > 5 and clm[5] else []
-            claim = Claim(
-                claim_id=clm[1],
-                total_charge=Decimal(clm[2] or "0"),
-                kind=kind,
-                facility_code=clm05[0] if clm05 else "",
-                facility_qualifier=clm05[1] if len(clm05) > 1 else "",
-                frequency=clm05[2] if len(clm05) > 2 else "",
-                billing_provider=provider,
-                transaction=info,
-                location=ClaimLocation(
-                    transaction_index=transaction_index,
-                    segment_number=st_number + count,
-                    position_in_transaction=count + 1,
-                    claim_index=claims_before + k + 1,
-                ),
-            )
-        claims.append(claim)
-    if k + 1 != len(offsets):
-        raise _Unusual("claim count mismatch")
-    return TransactionPlan(units, claims)
+        else:
+            units.append(("CLM", chunk, n))
+    return units, len(offsets)
 
 
 def _segment(data: bytes, start: int, stop: int, d: Delimiters, number: int) -> Segment:
@@ -391,11 +338,3 @@ def _segment(data: bytes, start: int, stop: int, d: Delimiters, number: int) -> 
     while tail_end < stop and data[tail_end] in _BLANK and data[tail_end] != t:
         tail_end += 1
     return Segment(data[start:end], data[end:tail_end], number, d)
-
-
-def _billing_provider(block: bytes, d: Delimiters, envelope: EnvelopeContext, st_number: int):
-    """The 2010AA billing provider of an HL*20 block, read by the walker itself."""
-    walker = TransactionWalker(envelope)
-    for seg in iter_segments([block], delimiters=d, first_number=st_number):
-        walker.feed(seg)
-    return walker.billing_provider

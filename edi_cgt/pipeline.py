@@ -21,7 +21,7 @@ from typing import Any, BinaryIO, Protocol
 
 from .claims.model import Claim
 from .claims.walker import EnvelopeContext, TransactionWalker
-from .fastpath import TriggerScanner, layout, plan_transaction, read_hit_claims
+from .fastpath import TriggerScanner, layout, plan_units, read_hit_claims
 from .policy.findings import Decision
 from .writers.clean837 import CleanWriter
 from .x12.envelope import Envelope, EnvelopeIssue
@@ -33,6 +33,7 @@ __all__ = ["FilterStats", "ClaimSink", "run_filter", "SPOOL_MEMORY"]
 SPOOL_MEMORY = 4 << 20  # bytes of one transaction kept in memory before spilling to disk
 FAST_LIMIT = 4 << 20  # transactions up to this size are scanned whole by the fast path
 _ENVELOPE_IDS = frozenset({"ISA", "GS", "GE", "IEA"})
+_ENVELOPE_FIRST = frozenset({b"I", b"G", b"S", b"T"})  # first bytes of ISA/IEA, GS/GE, ST/SE, TA1
 
 
 class ClaimSink(Protocol):
@@ -143,31 +144,33 @@ class _Run:
     def filter(self, chunks: Iterable[bytes]) -> FilterStats:
         t0 = time.perf_counter()
         counted = _CountingChunks(chunks)
-        segments = iter_segments(counted, where=self.where)
-        pending: Segment | None = None
+        self._loop(iter_segments(counted, where=self.where))
+        self.note(self.env.finish())
+        self.writer.finish()
+        self.stats.bytes_in = counted.total
+        self.stats.seconds = time.perf_counter() - t0
+        return self.stats
+
+    def _loop(self, segments: Iterator[Segment], pending: Segment | None = None) -> None:
+        """Route every segment: envelope segments to the writer, transactions to a path."""
         while True:
             seg = pending if pending is not None else next(segments, None)
             pending = None
             if seg is None:
-                break
+                return
             self.note(self.env.feed(seg))
             if seg.data and seg.id == "ST":
                 if self.env.transaction_index in self.syntax_rejected:
                     pending = self.drop_transaction(seg, segments)
                     continue
                 if self.scanner is not None:
-                    taken = segments.send(("through_se", FAST_LIMIT))
+                    taken = segments.send(("through_se", FAST_LIMIT))  # type: ignore[attr-defined]
                     if taken is not None:
                         self.fast_transaction(seg, taken)
                         continue
                 pending = self.transaction(seg, segments)
                 continue
             self.writer.envelope(seg)
-        self.note(self.env.finish())
-        self.writer.finish()
-        self.stats.bytes_in = counted.total
-        self.stats.seconds = time.perf_counter() - t0
-        return self.stats
 
     def drop_transaction(self, st: Segment, segments: Iterator[Segment]) -> Segment | None:
         """Leave out a transaction that failed syntax validation, counting its claims."""
@@ -196,6 +199,18 @@ class _Run:
         rest, skipped = taken
         data = st.raw + rest
         se = _last_segment(rest, st, skipped)
+
+        def slow(in_memory: "tuple[bytes, Any, Any] | None" = None) -> None:
+            # Read the held bytes segment by segment; whatever follows an early end of the
+            # transaction (an envelope segment where SE should be) goes through the main loop.
+            segments = iter_segments([rest], where=self.where, delimiters=st.delimiters, first_number=st.number + 1)
+            self._loop(segments, self.transaction(st, segments, in_memory))
+
+        if se.get(1) != str(skipped + 1) or se.get(2) != st.get(2):
+            # A wrong count or control number, or an SE that belongs to another ST: the slow
+            # path reads it (and reports it) exactly as it would without the fast path.
+            slow()
+            return
         if st.get(1) != "837":
             self.stats.transactions += 1
             self.note(self.env.skip_transaction(se, skipped + 1))
@@ -222,34 +237,22 @@ class _Run:
                     self.writer.copy_transaction([data])
                     self.claims_before += scan.claims
                     return
-                plan = plan_transaction(data, scan, lay, hits, **context)
-                if plan is not None:
-                    # Drop the rejected claims by byte ranges; the other claims are accepted by the
-                    # trigger-code guarantee and only need id, charge and provider for the sinks.
-                    keep = bytearray(b"\x01" * len(plan.claims))
-                    tally = FilterStats()
-                    events: list[dict[str, Any]] = []
-                    for k, claim in enumerate(plan.claims):
-                        decision = decisions.get(k) or Decision(claim.claim_id)
-                        if decision.rejected:
-                            keep[k] = 0
-                        _tally(tally, events, claim, decision, st)
-                        for sink in self.sinks:
-                            sink.add(claim, decision)
-                    self.stats.transactions += 1
-                    self.stats.fast_transactions += 1
-                    _commit(self.stats, tally, events, self.emit, self.where)
-                    self.note(self.env.skip_transaction(se, skipped + 1))
-                    self.writer.transaction_units(plan.units, keep)
-                    self.claims_before += scan.claims
-                    return
-        # Something here may be rejected (or is unusual): decide it claim by claim.
-        segments = iter_segments([rest], where=self.where, delimiters=st.delimiters, first_number=st.number + 1)
-        self.transaction(st, segments)
+                # A claim is rejected: walk the whole transaction (from memory) as the slow path
+                # does, so that an unreadable one is still passed through untouched; then drop
+                # the rejected claims by byte ranges instead of re-reading it.
+                slow(in_memory=(data, scan, lay))
+                return
+        # Something here is unusual: decide it claim by claim.
+        slow()
 
-    def transaction(self, st: Segment, segments: Iterator[Segment]) -> Segment | None:
+    def transaction(self, st: Segment, segments: Iterator[Segment],
+                    in_memory: "tuple[bytes, Any, Any] | None" = None) -> Segment | None:
         """Pass 1 and pass 2 for the transaction that starts at `st`. Returns the segment that
-        ended it without an SE (an envelope segment to handle next), if any."""
+        ended it without an SE (an envelope segment to handle next), if any.
+
+        `in_memory` is (bytes of the whole transaction, its TransactionScan, its Layout) when the
+        fast path already holds it: then pass 2 drops rejected claims by byte ranges
+        (edi_cgt.fastpath.plan_units) instead of re-reading segments."""
         self.stats.transactions += 1
         is_837 = st.get(1) == "837" and self.env.isa is not None
         walker = TransactionWalker(EnvelopeContext(self.env.isa, self.env.gs),
@@ -263,16 +266,26 @@ class _Run:
         clm_count = 0
         leftover: Segment | None = None
         seg: Segment | None = st
+        parts: list[bytes] = []  # raw bytes, written to the spool in batches
+        size = 0
+        env = self.env
         while seg is not None:
-            spool.write(seg.raw)
-            if seg.data[:3] == b"CLM":
+            raw = seg.raw
+            parts.append(raw)
+            size += len(raw)
+            if size >= 1 << 16:
+                spool.write(b"".join(parts))
+                parts.clear()
+                size = 0
+            data = seg.data
+            if data[:3] == b"CLM" and seg.id == "CLM":
                 clm_count += 1
             if walker is not None and error is None:
                 try:
                     claim = walker.feed(seg)
-                    for issue in walker.notices:
-                        self.note([issue])
-                    walker.notices.clear()
+                    if walker.notices:
+                        self.note(walker.notices)
+                        walker.notices.clear()
                 except TransactionError as exc:
                     error = exc
                     claim = None
@@ -282,22 +295,27 @@ class _Run:
                     _tally(tally, rejected_events, claim, decision, st)
                     for sink in self.sinks:
                         sink.add(claim, decision)
-            if seg.data[:2] == b"SE" and seg.id == "SE":
+            if data[:2] == b"SE" and seg.id == "SE":
                 break
             seg = next(segments, None)
             if seg is None:
                 error = error or TransactionError(
                     f"input ends inside transaction {st.get(2)!r} (no SE): the file is truncated",
-                    segment_number=self.env.last_number,
+                    segment_number=env.last_number,
                 )
                 break
-            self.note(self.env.feed(seg))
+            if seg.data[:1] in _ENVELOPE_FIRST or not seg.data:
+                self.note(env.feed(seg))
+            else:
+                env.count_body(seg)  # an ordinary body segment: the envelope only counts it
             if seg.data and seg.id in _ENVELOPE_IDS:
                 error = error or TransactionError(
                     f"transaction {st.get(2)!r} has no SE before this {seg.id}", segment_number=seg.number
                 )
                 leftover = seg
                 break
+        if parts:
+            spool.write(b"".join(parts))
         self.claims_before += clm_count
 
         if walker is None or error is not None:
@@ -313,21 +331,40 @@ class _Run:
                           segment=error.segment_number, problem=error.problem, claims=clm_count)
             elif st.get(1) != "837":
                 self.emit("transaction_not_837", file=self.where, transaction=st.get(2), set_id=st.get(1))
-            spool.seek(0)
-            self.writer.copy_transaction(iter(lambda: spool.read(1 << 20), b""))
-            spool.close()
+            self.writer.copy_transaction(_replay(spool))
             return leftover
 
         _commit(self.stats, tally, rejected_events, self.emit, self.where)
-        spool.seek(0)
         if all(keep):
-            self.writer.copy_transaction(iter(lambda: spool.read(1 << 20), b""))
+            self.writer.copy_transaction(_replay(spool))
+            return leftover
+        units = None
+        if in_memory is not None and leftover is None:
+            data, scan, lay = in_memory
+            units = plan_units(data, scan, lay, st.delimiters, st.number)
+            if units is not None and units[1] != len(keep):
+                units = None  # the byte scan and the walker disagree on the claims: re-read
+        if units is not None:
+            spool.close()
+            self.stats.fast_transactions += 1
+            self.writer.transaction_units(units[0], keep)
         else:
-            again = iter_segments(iter(lambda: spool.read(1 << 20), b""), where=self.where,
-                                  delimiters=st.delimiters, first_number=st.number)
+            again = iter_segments(_replay(spool), where=self.where, delimiters=st.delimiters, first_number=st.number)
             self.writer.transaction(again, keep)
-        spool.close()
         return leftover
+
+
+def _replay(spool: Any) -> Iterator[bytes]:
+    """The spooled transaction's bytes again (the spool is closed at the end)."""
+    spool.seek(0)
+    try:
+        while True:
+            chunk = spool.read(1 << 20)
+            if not chunk:
+                break
+            yield chunk
+    finally:
+        spool.close()
 
 
 def _last_segment(rest: bytes, st: Segment, skipped: int) -> Segment:

@@ -77,8 +77,10 @@ def test_generated_corpus_same_with_and_without_fast_path(cgt_share, newline, de
 def test_scanner_finds_codes_in_any_case_and_only_as_procedure_codes():
     d = Delimiters()
     scanner = TriggerScanner(frozenset({"Q2041", "J3392"}))
-    data = (b"ST*837*1~CLM*A*10***11:B:1~SV1*HC:q2041*10*UN*1~CLM*B*5***11:B:1~SV1*HC:Q20410*5*UN*1~"
+    data = (b"ST*837*1~HL*1**20*1~HL*2*1*22*0~CLM*A*10***11:B:1~SV1*HC:q2041*10*UN*1~CLM*B*5***11:B:1~SV1*HC:Q20410*5*UN*1~"
             b"CLM*C*7***11:B:1~SV2*0891*HC:J3392:Q0*7*UN*1~NM1*IL*1*Q2041~SE*9*1~")
     scan = scanner.scan(data, d)
     assert scan.claims == 3 and scan.charges == 22
     assert [data[h + 1 : h + 6] for h in scan.hits] == [b"q2041", b"J3392"]
+    # a claim before any HL is for the slow path (the walker refuses it): no scan
+    assert scanner.scan(b"ST*837*1~CLM*A*10***11:B:1~SV1*HC:Q2041*10*UN*1~SE*4*1~", d) is None

@@ -108,6 +108,12 @@ class Envelope:
             issues.append(EnvelopeIssue(n, f"segment {safe_id(sid)} outside {where}"))
         return issues
 
+    def count_body(self, seg: Segment) -> None:
+        """feed() for a segment known not to be an envelope segment inside a transaction."""
+        self.last_number = seg.number
+        if self.st is not None:
+            self._st_count += 1
+
     def skip_transaction(self, se: Segment, count: int) -> list[EnvelopeIssue]:
         """The caller consumed the rest of the open transaction unread, through `se`;
         `count` is the number of segments from ST to SE. Checks SE01/SE02 as feed() would."""
