@@ -172,10 +172,13 @@ def _run_pyx12(text, seen: list[_Seen], where: str) -> ValidationResult:
     ack, report = io.StringIO(), io.StringIO()
     try:
         valid = pyx12.x12n_document.x12n_document(pyx12.params.params(), text, ack, None, None, fd_json=report)
-    except pyx12.errors.EngineError as exc:
-        raise ValidatorError(f"pyx12 could not validate the input: {exc}", where=where) from None
     except Exception as exc:  # noqa: BLE001 - pyx12 internals: report, never a traceback
-        raise ValidatorError(f"pyx12 failed on the input ({type(exc).__name__}: {exc})", where=where) from None
+        # pyx12's own messages can quote segment data (a name, an address): only a map lookup
+        # failure, which names versions and codes, is repeated.
+        text = str(exc)
+        detail = f": {text}" if isinstance(exc, pyx12.errors.EngineError) and text.startswith("Map not found") else ""
+        raise ValidatorError(f"pyx12 failed on the input ({type(exc).__name__}{detail}); it is probably not valid "
+                             "X12 where pyx12 stopped", where=where) from None
     try:
         tree = json.loads(report.getvalue() or "{}")
     except ValueError:

@@ -187,3 +187,18 @@ def test_stdin_error_paths(work: Path) -> None:
     for name in ("truncated-in-name.x12", "bad-segment.x12"):
         r = cli("claims", "-", cwd=work, stdin=INPUTS[name])
         assert leaks(r.stderr) == [], (name, leaks(r.stderr))
+
+
+def test_validator_failures_do_not_quote_data(monkeypatch: pytest.MonkeyPatch) -> None:
+    # pyx12 can fail inside with a message that quotes the segment (here: a member's name).
+    import pyx12.x12n_document
+
+    from edi_cgt.validation import ValidatorError, validate_x12
+
+    def broken(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise ValueError("invalid literal for int() with base 10: 'ZQVALENTINE'")
+
+    monkeypatch.setattr(pyx12.x12n_document, "x12n_document", broken)
+    with pytest.raises(ValidatorError) as info:
+        validate_x12([FIXTURE], where="in.x12")
+    assert leaks(str(info.value)) == [] and "ValueError" in str(info.value)
