@@ -815,3 +815,12 @@ def test_filter_validate_leaves_failing_transactions_out_whole(tmp_path: Path) -
     assert r.summary is not None and r.summary["syntax_rejected"] == 3
     assert claim_ids(r.clean or b"") == [] and rejected_ids(r.ack or b"") == ["HARD-D4"]
     assert _ik5((r.syntax_ack or b"").decode()) == [("0101", "R"), ("0102", "A")]
+
+
+def test_isa_inside_a_transaction_before_its_se_fast_and_slow_agree(tmp_path: Path) -> None:
+    # Fuzz finding: the fast path took the bytes up to an "SE" that belonged to a new
+    # interchange with other delimiters, then refused the rest of the input.
+    data = (REGRESSIONS / "isa-inside-transaction-before-se.x12").read_bytes()
+    runs = [run(tmp_path, data, "--fast-path"), run(tmp_path, data, "--no-fast-path")]
+    assert [check_outcome(data, r) for r in runs] == ["output", "output"]
+    assert runs[0].clean == runs[1].clean and runs[0].returncode == runs[1].returncode

@@ -252,15 +252,20 @@ def iter_segments(
 
 def _find_transaction_end(buf: bytes, pos: int, delims: Delimiters, eof: bool) -> int | None:
     """End offset (after the SE segment's terminator and line break) of the transaction whose
-    body starts at `pos`; None when the buffer does not hold it yet; -1 when another ST comes
-    before any SE (the transaction has no SE: the caller then reads segment by segment).
+    body starts at `pos`; None when the buffer does not hold it yet; -1 when another ST or an
+    ISA comes before any SE (the transaction has no SE: the caller then reads segment by
+    segment).
 
-    Checking for an ST is enough: the SE of any later transaction comes after that one's ST,
-    and a transaction cut short at the end of the input has no SE to find at all."""
+    Checking for an ST is enough for this interchange: the SE of any later transaction comes
+    after that one's ST, and a transaction cut short at the end of the input has no SE to find
+    at all. An ISA is checked too: it starts a new interchange, possibly with other delimiters,
+    whose bytes must not be taken as this transaction's (an "SE" there is not this SE)."""
     term, element = delims.segment, delims.element
     blank = _blank_bytes(delims)
     se = _find_segment(buf, b"SE" + element, pos, term, blank)
     if _find_segment(buf, b"ST" + element, pos, term, blank, se) is not None:
+        return -1
+    if _find_segment(buf, b"ISA", pos, term, blank, se) is not None:
         return -1
     if se is None:
         return None
