@@ -278,8 +278,8 @@ class _Run:
                 parts.clear()
                 size = 0
             data = seg.data
-            if data[:3] == b"CLM" and seg.id == "CLM":
-                clm_count += 1
+            if walker is not None and data[:3] == b"CLM" and seg.id == "CLM":
+                clm_count += 1  # claims are counted in 837 transactions only
             if walker is not None and error is None:
                 try:
                     claim = walker.feed(seg)
@@ -354,6 +354,11 @@ class _Run:
         return leftover
 
 
+def _short(value: str, limit: int = 80) -> str:
+    """A value cut for a log line (CLM01 is at most 38 characters in a valid 837)."""
+    return value if len(value) <= limit else value[:limit] + "..."
+
+
 def _replay(spool: Any) -> Iterator[bytes]:
     """The spooled transaction's bytes again (the spool is closed at the end)."""
     spool.seek(0)
@@ -399,7 +404,7 @@ def _tally(t: FilterStats, events: list[dict[str, Any]], claim: Claim, decision:
         for rule in {f.rule_id for f in decision.errors}:
             t.by_rule[rule] = t.by_rule.get(rule, 0) + 1
         events.append({
-            "claim_id": claim.claim_id,
+            "claim_id": _short(claim.claim_id),
             "rules": [f.rule_id for f in decision.errors],
             "transaction": st.get(2),
             "segment": claim.location.segment_number if claim.location else None,
