@@ -72,7 +72,7 @@ def test_table_and_json(tiny_report: runner.Report, tmp_path: Path) -> None:
     path = tmp_path / "report.json"
     runner.write_json(tiny_report, path)
     data = json.loads(path.read_text())
-    assert set(data) == {"machine", "repeat", "seconds", "load", "corpora", "results", "memory", "targets"}
+    assert set(data) == {"machine", "repeat", "seconds", "load", "warnings", "corpora", "results", "memory", "targets"}
     assert data["machine"]["cpus"] >= 1 and data["load"][0]["at"] == "start"
     assert all(set(r) == RESULT_KEYS for r in data["results"])
     assert all(r["mb_s"] > 0 and r["claims_s"] > 0 for r in data["results"])

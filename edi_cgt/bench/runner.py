@@ -252,6 +252,7 @@ class Report:
     memory: list[MemoryResult] = field(default_factory=list)
     targets: list[Target] = field(default_factory=list)
     load: list[dict[str, Any]] = field(default_factory=list)  # load averages as the run went
+    warnings: list[str] = field(default_factory=list)
     repeat: int = 0
     seconds: float = 0.0
 
@@ -261,6 +262,7 @@ class Report:
             "repeat": self.repeat,
             "seconds": round(self.seconds, 1),
             "load": self.load,
+            "warnings": self.warnings,
             "corpora": [c.as_dict() for c in self.corpora],
             "results": [r.as_dict() for r in self.results],
             "memory": [m.as_dict() for m in self.memory],
@@ -554,6 +556,20 @@ def _source_state() -> str:
     return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
 
 
+def _source_digest() -> str:
+    """A hash of every .py file of the edi_cgt package being measured, to notice edits made
+    while the benchmark runs (the figures would then mix two versions of the code)."""
+    import edi_cgt
+
+    root = Path(edi_cgt.__file__).resolve().parent
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        digest.update(str(path.relative_to(root)).encode() + b"\0")
+        with contextlib.suppress(OSError):
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
 def run_benchmark(config: BenchConfig) -> Report:
     """Generate (or reuse) the corpora, time every command on each, run the memory checks."""
     say = config.progress or (lambda _msg: None)
@@ -567,6 +583,8 @@ def run_benchmark(config: BenchConfig) -> Report:
         say("pyx12 is not installed for this interpreter: its reader is left out")
     started = time.perf_counter()
     report = Report(machine=_machine(config, cli), repeat=config.repeat)
+    digest = _source_digest()
+    report.machine["source_digest"] = digest
     report.load.append({"at": "start", **_load()})
     cache.mkdir(parents=True, exist_ok=True)
     site = _site_file(cache)
@@ -611,6 +629,9 @@ def run_benchmark(config: BenchConfig) -> Report:
         report.memory.append(MemoryResult("one-transaction", f"filter on {huge.label}: all "
                                           f"{huge.claims} claims in one ST..SE", huge.size, huge.claims, run, argv))
     report.load.append({"at": "end", **_load()})
+    if _source_digest() != digest:
+        report.warnings.append("edi_cgt's source files changed while the benchmark ran: the figures mix versions; "
+                               "run it on a checkout nobody edits")
     report.targets = _targets(report)
     report.seconds = time.perf_counter() - started
     return report
@@ -686,6 +707,7 @@ def format_report(report: Report) -> str:
     m = report.machine
     out.append(f"edi-cgt benchmark ({m['edi_cgt_source']}): {m['platform']}, Python {m['python']}, {m['cpus']} CPUs; "
                f"median of {report.repeat} runs per figure; whole processes (start-up included)")
+    out.extend(f"WARNING: {w}" for w in report.warnings)
     out.append("load averages (1/5/15 min): " + "; ".join(
         f"{entry['at']} {entry['load1']}/{entry['load5']}/{entry['load15']}" for entry in report.load))
     for corpus in report.corpora:
