@@ -114,7 +114,15 @@ class Layout:
     se_start: int
 
 
-def layout(data: bytes, d: Delimiters) -> Layout:
+def layout(data: bytes, d: Delimiters) -> Layout | None:
+    """The HL layout of one transaction; None when it has no SE segment to find."""
+    try:
+        return _layout(data, d)
+    except _Unusual:
+        return None
+
+
+def _layout(data: bytes, d: Delimiters) -> Layout:
     term, elem = d.segment, d.element
     starts = _segment_starts(data, b"HL" + elem, term)
     levels: list[str] = []

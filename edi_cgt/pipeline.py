@@ -218,12 +218,18 @@ class _Run:
             self.writer.copy_transaction([data])
             return
         scan = self.scanner.scan(data, st.delimiters)
+        if scan is not None and self.env.isa is not None and len(scan.hits) > max(4, scan.claims // 8):
+            # Policy codes on many claims: a rejection is likely, and reading each hit claim
+            # alone would only come before the whole walk. Walk it now.
+            lay = layout(data, st.delimiters)
+            slow(in_memory=(data, scan, lay) if lay is not None else None)
+            return
         if scan is not None and self.env.isa is not None:
             context = dict(st_number=st.number, delimiters=st.delimiters,
                            envelope=EnvelopeContext(self.env.isa, self.env.gs),
                            transaction_index=self.env.transaction_index, claims_before=self.claims_before)
             lay = layout(data, st.delimiters) if scan.hits else None
-            hits = read_hit_claims(data, scan, lay, **context) if lay is not None else {}
+            hits = {} if not scan.hits else read_hit_claims(data, scan, lay, **context) if lay is not None else None
             if hits is not None:
                 decisions = {k: self.decide(c) for k, c in hits.items()}
                 if not any(d.rejected for d in decisions.values()):

@@ -189,7 +189,11 @@ class TransactionWalker:
         self._receiver: Provider | None = None
         self._info: TransactionInfo | None = None
         self._kind = "P"
-        self._levels: dict[str, _Level] = {}
+        # HL01 values seen, for the duplicate check, without holding every HL of a huge
+        # transaction: ids numbered 1, 2, 3... in order are remembered by a counter, only the
+        # others in a set.
+        self._next_hl = 1
+        self._odd_hl_ids: set[str] = set()
         self._last_level: dict[str, _Level] = {}
         self.notices: list[EnvelopeIssue] = []  # tolerated problems, for the caller to log
         self._current: _Level | None = None
@@ -303,7 +307,7 @@ class TransactionWalker:
         parent = self._last_level.get(want) if want else None
         if want and parent is None:
             raise TransactionError(f"HL {hl_id!r} (level {level}) has no level-{want} HL above it", segment_number=seg.number)
-        if hl_id in self._levels:
+        if self._hl_seen(hl_id):
             self._notice(seg, f"HL01 {hl_id!r} is used twice in this transaction")
         if parent is not None and parent_id != parent.hl_id:
             self._notice(seg, f"HL {hl_id!r} names parent {parent_id!r} but sits under HL {parent.hl_id!r} (level {want})")
@@ -317,7 +321,6 @@ class TransactionWalker:
             lvl.payer = base.payer
             lvl.filing_indicator = base.filing_indicator
             lvl.responsibility = base.responsibility
-        self._levels[hl_id] = lvl
         self._last_level[level] = lvl
         if level == "20":
             self._last_level.pop("22", None)
@@ -505,6 +508,16 @@ class TransactionWalker:
             self._claim.loop = "2440"
 
     # -- helpers --------------------------------------------------------------------------
+    def _hl_seen(self, hl_id: str) -> bool:
+        """Record an HL01; True if it was seen before in this transaction."""
+        if hl_id == str(self._next_hl) and hl_id not in self._odd_hl_ids:
+            self._next_hl += 1
+            return False
+        if hl_id in self._odd_hl_ids or (hl_id.isdigit() and 0 < int(hl_id) < self._next_hl and str(int(hl_id)) == hl_id):
+            return True
+        self._odd_hl_ids.add(hl_id)
+        return False
+
     def _notice(self, seg: Segment, problem: str) -> None:
         self.notices.append(EnvelopeIssue(seg.number, problem))
 
