@@ -81,7 +81,8 @@ def filter_(ctx: click.Context, input_: str, output: str, rejects: str, ack_all:
 
     import os
 
-    if rejects == output or (rejects != "-" and output != "-" and os.path.abspath(rejects) == os.path.abspath(output)):
+    same = rejects == output or (rejects != "-" and output != "-" and os.path.abspath(rejects) == os.path.abspath(output))
+    if same and not _is_device(output):
         raise click.UsageError("--rejects and --output must be different places (both name %r)" % rejects)
     if validate and syntax_ack is None:
         if rejects == "-":
@@ -151,3 +152,14 @@ def _now() -> dt.datetime | None:
     if epoch and epoch.isdigit():
         return dt.datetime.fromtimestamp(int(epoch), tz=dt.timezone.utc).replace(tzinfo=None)
     return None
+
+
+def _is_device(path: str) -> bool:
+    """True for a character device such as /dev/null, which two outputs may share."""
+    import os
+    import stat
+
+    try:
+        return path != "-" and stat.S_ISCHR(os.stat(path).st_mode)
+    except OSError:
+        return False
