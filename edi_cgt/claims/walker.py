@@ -464,30 +464,26 @@ class TransactionWalker:
         claim.loop = "2400"
 
     def _on_SV1(self, seg: Segment) -> None:
-        line = self._line_for(seg)
-        comps = seg.components(1)
-        line.qualifier = comps[0] if comps else ""
-        line.code = (comps[1] if len(comps) > 1 else "").upper()
-        line.modifiers = tuple(m.upper() for m in comps[2:6] if m)
-        line.charge = _decimal(seg.get(2), seg=seg, what="SV102 charge")
-        line.unit_basis = seg.get(3) or "UN"
-        line.units = _decimal(seg.get(4), seg=seg, what="SV104 units")
+        line = self._service(seg, procedure=1, charge=2)
         line.place_of_service = seg.get(5) or None
-        line.segment_index = self._position
-        line.has_service = True
 
     def _on_SV2(self, seg: Segment) -> None:
-        line = self._line_for(seg)
+        line = self._service(seg, procedure=2, charge=3)
         line.revenue_code = seg.get(1) or None
-        comps = seg.components(2)
+
+    def _service(self, seg: Segment, *, procedure: int, charge: int) -> _LineDraft:
+        """SV1/SV2: the procedure composite at `procedure`, then charge, unit basis, units."""
+        line = self._line_for(seg)
+        comps = seg.components(procedure)
         line.qualifier = comps[0] if comps else ""
         line.code = (comps[1] if len(comps) > 1 else "").upper()
         line.modifiers = tuple(m.upper() for m in comps[2:6] if m)
-        line.charge = _decimal(seg.get(3), seg=seg, what="SV203 charge")
-        line.unit_basis = seg.get(4) or "UN"
-        line.units = _decimal(seg.get(5), seg=seg, what="SV205 units")
+        line.charge = _decimal(seg.get(charge), seg=seg, what=f"{seg.id}{charge:02d} charge")
+        line.unit_basis = seg.get(charge + 1) or "UN"
+        line.units = _decimal(seg.get(charge + 2), seg=seg, what=f"{seg.id}{charge + 2:02d} units")
         line.segment_index = self._position
         line.has_service = True
+        return line
 
     def _on_LIN(self, seg: Segment) -> None:
         claim = self._claim
