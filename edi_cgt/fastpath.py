@@ -17,12 +17,13 @@ import re
 from dataclasses import dataclass, replace
 from decimal import Decimal, InvalidOperation
 
-from .claims.model import Claim
+from .claims.model import Claim, Provider
+from .claims.screen import hl_tree_is_plain
 from .claims.walker import EnvelopeContext, TransactionWalker
 from .x12.delimiters import Delimiters
 from .x12.reader import Segment, iter_segments
 
-__all__ = ["TriggerScanner", "TransactionScan", "read_hit_claims", "plan_units", "layout", "Layout"]
+__all__ = ["TriggerScanner", "TransactionScan", "read_hit_claims", "provider_runs", "plan_units", "layout", "Layout"]
 
 _BLANK = b" \t\r\n"
 
@@ -35,6 +36,7 @@ class TransactionScan:
     charges: Decimal  # sum of CLM02
     clm_offsets: tuple[int, ...]  # where each CLM segment starts
     hits: tuple[int, ...]  # offsets of trigger codes
+    clm_charges: tuple[Decimal, ...] = ()  # each claim's CLM02, when clm_offsets are known
 
 
 class TriggerScanner:
@@ -69,7 +71,7 @@ class TriggerScanner:
         """Scan one transaction's bytes. None when the slow path must read it: a CLM charge
         that is not a number, or HL numbering the walker would report."""
         verify, prefix, clm, hl, first_clm = self._compiled(d)
-        if not _hl_tree_is_plain(hl.findall(data)):
+        if not hl_tree_is_plain(hl.findall(data)):
             return None  # the walker has something to report about the HLs: slow path
         c, h = first_clm.search(data), hl.search(data)
         if c is not None and (h is None or c.start() < h.start()):
@@ -78,6 +80,7 @@ class TriggerScanner:
         term = d.segment
         total = Decimal(0)
         offsets: list[int] = []
+        charges_each: list[Decimal] = []
         if not hits and data.count(b"CLM" + d.element) == data.count(term + b"CLM" + d.element):
             # Every "CLM*" directly follows a terminator, so each is a segment: sum the charges
             # without positions (the common case for files without line breaks).
@@ -98,10 +101,12 @@ class TriggerScanner:
                 continue  # "CLM*" inside another segment's text
             offsets.append(start)
             try:
-                total += Decimal(m.group(2).decode("latin-1") or "0")
+                charge = Decimal(m.group(2).decode("latin-1") or "0")
             except InvalidOperation:
                 return None
-        return TransactionScan(len(offsets), total, tuple(offsets), tuple(hits))
+            total += charge
+            charges_each.append(charge)
+        return TransactionScan(len(offsets), total, tuple(offsets), tuple(hits), tuple(charges_each))
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,30 +146,6 @@ def _layout(data: bytes, d: Delimiters) -> Layout:
         elif level == "22":
             last.pop("23", None)
     return Layout(tuple(starts), tuple(levels), tuple(parents), _last_segment_start(data, b"SE" + elem, term))
-
-
-_PARENT_LEVEL = {b"20": None, b"22": b"20", b"23": b"22"}
-
-
-def _hl_tree_is_plain(hls: list[tuple[bytes, bytes, bytes]]) -> bool:
-    """True when HL01 values are unique and every HL02 names the HL the walker would hang it
-    under (by level and order): then the walker has nothing to report about this tree."""
-    seen: set[bytes] = set()
-    last: dict[bytes, bytes] = {}
-    for hid, parent, level in hls:
-        if hid in seen or level not in _PARENT_LEVEL:
-            return False
-        want = _PARENT_LEVEL[level]
-        if (last.get(want) if want else b"") != parent:
-            return False
-        seen.add(hid)
-        last[level] = hid
-        if level == b"20":
-            last.pop(b"22", None)
-            last.pop(b"23", None)
-        elif level == b"22":
-            last.pop(b"23", None)
-    return True
 
 
 class _Unusual(Exception):
@@ -237,6 +218,40 @@ def _read_hit_claims(data, scan, lay, st_number, d, envelope, transaction_index,
         )
         claims[k] = found
     return claims
+
+
+def provider_runs(
+    data: bytes, scan: TransactionScan, lay: Layout, *, st_number: int, delimiters: Delimiters,
+    envelope: EnvelopeContext,
+) -> list[tuple[int, int, Provider | None]] | None:
+    """The claims of a transaction by billing provider: (first claim index, end index, the
+    provider the walker gives their 2010AA), in order. None for a shape this does not read."""
+    try:
+        return _provider_runs(data, scan, lay, st_number, delimiters, envelope)
+    except Exception:  # noqa: BLE001 - any surprise means: let the slow path decide
+        return None
+
+
+def _provider_runs(data, scan, lay, st_number, d, envelope) -> list[tuple[int, int, Provider | None]]:
+    starts, offsets = lay.hl_starts, scan.clm_offsets
+    if not starts or not offsets or offsets[0] < starts[0]:
+        raise _Unusual("claims before the first HL")
+    header = data[: starts[0]]
+    runs: list[tuple[int, int, Provider | None]] = []
+    for i, level in enumerate(lay.hl_levels):
+        if level != "20":
+            continue
+        end = starts[i + 1] if i + 1 < len(starts) else lay.se_start
+        walker = TransactionWalker(envelope)
+        for seg in iter_segments([header + data[starts[i] : end]], delimiters=d, first_number=st_number):
+            walker.feed(seg)
+        first = bisect.bisect_left(offsets, starts[i])
+        if runs:
+            runs[-1] = (runs[-1][0], first, runs[-1][2])
+        runs.append((first, len(offsets), walker.billing_provider))
+    if not runs or runs[0][0] != 0:
+        raise _Unusual("claims before the first billing provider")
+    return runs
 
 
 def _hl_context(data: bytes, lay: Layout, clm_starts: tuple[int, ...], claim_start: int) -> list[bytes]:

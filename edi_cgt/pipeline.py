@@ -21,7 +21,8 @@ from typing import Any, BinaryIO, Protocol
 
 from .claims.model import Claim
 from .claims.walker import EnvelopeContext, TransactionWalker
-from .fastpath import TriggerScanner, layout, plan_units, read_hit_claims
+from .claims.screen import quiet
+from .fastpath import TriggerScanner, layout, plan_units, provider_runs, read_hit_claims
 from .policy.findings import Decision
 from .writers.clean837 import CleanWriter
 from .x12.envelope import Envelope, EnvelopeIssue
@@ -43,6 +44,10 @@ class ClaimSink(Protocol):
 
     def discard_transaction(self) -> None:
         """Forget the claims added since the current transaction began (it is passed through)."""
+
+    # Optional: add_unread(transaction, transaction_index, billing_provider, claims, charges)
+    # accounts for accepted claims in a row that the fast path did not read one by one. A sink
+    # without it keeps the fast path from cutting rejected claims out of a transaction unread.
 
 
 @dataclass
@@ -243,13 +248,68 @@ class _Run:
                     self.writer.copy_transaction([data])
                     self.claims_before += scan.claims
                     return
-                # A claim is rejected: walk the whole transaction (from memory) as the slow path
-                # does, so that an unreadable one is still passed through untouched; then drop
-                # the rejected claims by byte ranges instead of re-reading it.
+                if self.cut_transaction(st, se, skipped, data, scan, lay, hits, decisions, context):
+                    return
+                # The walker might have something to say about this transaction: walk it whole
+                # (from memory) as the slow path does, so that an unreadable one is still passed
+                # through untouched; then drop the rejected claims by byte ranges.
                 slow(in_memory=(data, scan, lay))
                 return
         # Something here is unusual: decide it claim by claim.
         slow()
+
+    def cut_transaction(self, st: Segment, se: Segment, skipped: int, data: bytes, scan: Any, lay: Any,
+                        hits: dict[int, Claim], decisions: dict[int, Decision], context: dict[str, Any]) -> bool:
+        """Drop the rejected claims among `hits` by byte ranges, without reading the others, when
+        the screen (edi_cgt.claims.screen) shows the walker would read the whole transaction
+        without a word: then the outcome is the slow path's. False (nothing done) otherwise."""
+        if not all(hasattr(sink, "add_unread") for sink in self.sinks):
+            return False
+        if not quiet(data, st.delimiters) or len(scan.clm_charges) != scan.claims:
+            return False
+        planned = plan_units(data, scan, lay, st.delimiters, st.number)
+        if planned is None or planned[1] != scan.claims:
+            return False
+        runs = provider_runs(data, scan, lay, st_number=st.number, delimiters=st.delimiters,
+                             envelope=context["envelope"])
+        if runs is None:
+            return False
+        keep = bytearray(b"\x01" * scan.claims)
+        tally = FilterStats()
+        events: list[dict[str, Any]] = []
+        info = next(iter(hits.values())).transaction
+        index = context["transaction_index"]
+        charges = scan.clm_charges
+        for first, end, provider in runs:
+            k = first
+            for h in sorted(x for x in hits if first <= x < end):
+                if h > k:
+                    unread = sum(charges[k:h], Decimal(0))
+                    tally.claims_in += h - k
+                    tally.accepted += h - k
+                    tally.charges_in += unread
+                    for sink in self.sinks:
+                        sink.add_unread(info, index, provider, h - k, unread)  # type: ignore[attr-defined]
+                claim, decision = hits[h], decisions[h]
+                keep[h] = 0 if decision.rejected else 1
+                _tally(tally, events, claim, decision, st)
+                for sink in self.sinks:
+                    sink.add(claim, decision)
+                k = h + 1
+            if end > k:
+                unread = sum(charges[k:end], Decimal(0))
+                tally.claims_in += end - k
+                tally.accepted += end - k
+                tally.charges_in += unread
+                for sink in self.sinks:
+                    sink.add_unread(info, index, provider, end - k, unread)  # type: ignore[attr-defined]
+        self.stats.transactions += 1
+        self.stats.fast_transactions += 1
+        _commit(self.stats, tally, events, self.emit, self.where)
+        self.note(self.env.skip_transaction(se, skipped + 1))
+        self.writer.transaction_units(planned[0], keep)
+        self.claims_before += scan.claims
+        return True
 
     def transaction(self, st: Segment, segments: Iterator[Segment],
                     in_memory: "tuple[bytes, Any, Any] | None" = None) -> Segment | None:

@@ -262,6 +262,13 @@ class Collector:
         if decision.rejected:
             self.pending.append(self._entry(claim, decision))
 
+    def add_unread(self, transaction: Any, transaction_index: int, billing_provider: Any, claims: int,
+                   charges: Decimal) -> None:
+        """Accepted claims the fast path did not read: only rejections are kept here."""
+        if transaction_index != self.transaction:
+            self._commit()
+            self.transaction = transaction_index
+
     def discard_transaction(self) -> None:
         self.pending.clear()
         self.transaction = None

@@ -91,6 +91,10 @@ class _Tally:
     accepted_amount: Decimal = Decimal(0)
     rejected_amount: Decimal = Decimal(0)
 
+    def add_accepted(self, claims: int, amount: Decimal) -> None:
+        self.accepted += claims
+        self.accepted_amount += amount
+
     def add(self, amount: Decimal, rejected: bool) -> None:
         if rejected:
             self.rejected += 1
@@ -240,6 +244,27 @@ class AckWriter:
         txn.reported += 1
         if rejected:
             txn.rejected_reported += 1
+
+    def add_unread(self, transaction: TransactionInfo, transaction_index: int, billing_provider: Provider | None,
+                   claims: int, charges: Decimal) -> None:
+        """Account for `claims` accepted claims in a row, all of one billing provider, that were
+        not read one by one (edi_cgt.pipeline's fast path): the same as add() for each of them
+        without --ack-all, where accepted claims count in the totals only."""
+        if self._closed:
+            raise ValueError("AckWriter.add_unread() after close()")
+        if self._ack_all:
+            raise ValueError("with ack_all every claim is reported: add() each one")
+        key = (transaction.interchange_control, transaction.group_control, transaction.transaction_control,
+               transaction_index)
+        if self._txn is None or self._txn.key != key:
+            self._finish_transaction()
+            self._txn = self._start_transaction(key, transaction)
+        txn = self._txn
+        txn.tally.add_accepted(claims, charges)
+        if txn.run is None or txn.run.provider != billing_provider:
+            self._finish_run(txn)
+            txn.run = _Run(billing_provider)
+        txn.run.tally.add_accepted(claims, charges)
 
     def discard_transaction(self) -> None:
         """Forget the claims added since the current input transaction began.
