@@ -46,8 +46,9 @@ class ClaimSink(Protocol):
         """Forget the claims added since the current transaction began (it is passed through)."""
 
     # Optional: add_unread(transaction, transaction_index, billing_provider, claims, charges)
-    # accounts for accepted claims in a row that the fast path did not read one by one. A sink
-    # without it keeps the fast path from cutting rejected claims out of a transaction unread.
+    # accounts for accepted claims in a row that the fast path did not read one by one
+    # (billing_provider None: a whole transaction in which nothing is rejected). A sink without
+    # it keeps the fast path from cutting rejected claims out of a transaction unread.
 
 
 @dataclass
@@ -227,6 +228,8 @@ class _Run:
             # Policy codes on many claims: a rejection is likely, and reading each hit claim
             # alone would only come before the whole walk. Walk it now.
             lay = layout(data, st.delimiters)
+            if lay is not None and self.walk_held(st, se, skipped, data, scan, lay):
+                return
             slow(in_memory=(data, scan, lay) if lay is not None else None)
             return
         if scan is not None and self.env.isa is not None:
@@ -244,6 +247,7 @@ class _Run:
                     self.stats.charges_in += scan.charges
                     self.stats.warnings += sum(len(d.warnings) for d in decisions.values())
                     self.stats.fast_transactions += 1
+                    self.tell_sinks_unread(st, data, scan)
                     self.note(self.env.skip_transaction(se, skipped + 1))
                     self.writer.copy_transaction([data])
                     self.claims_before += scan.claims
@@ -257,6 +261,74 @@ class _Run:
                 return
         # Something here is unusual: decide it claim by claim.
         slow()
+
+    def tell_sinks_unread(self, st: Segment, data: bytes, scan: Any) -> None:
+        """Tell the sinks that this transaction's claims were all accepted unread, as the slow
+        path would by adding each: the 277CA writer follows the input's interchanges and groups
+        by the transactions it is told about. The transaction's header (through its first HL)
+        is read for that; a header the walker refuses is not reported, as on the slow path."""
+        if not scan.claims or not self.sinks:
+            return
+        walker = TransactionWalker(EnvelopeContext(self.env.isa, self.env.gs),
+                                   transaction_index=self.env.transaction_index)
+        try:
+            for seg in iter_segments([data], where=self.where, delimiters=st.delimiters, first_number=st.number):
+                walker.feed(seg)
+                if walker.info is not None:
+                    break
+        except TransactionError:
+            return
+        if walker.info is None:
+            return
+        for sink in self.sinks:
+            add_unread = getattr(sink, "add_unread", None)
+            if add_unread is not None:
+                add_unread(walker.info, self.env.transaction_index, None, scan.claims, scan.charges)
+
+    def walk_held(self, st: Segment, se: Segment, skipped: int, data: bytes, scan: Any, lay: Any) -> bool:
+        """Read every claim of a held transaction that the screen calls quiet: the walker
+        without its per-segment checks, no spool, rejected claims dropped by byte ranges.
+        False (nothing done) when the screen is unsure."""
+        if not quiet(data, st.delimiters):
+            return False
+        planned = plan_units(data, scan, lay, st.delimiters, st.number)
+        if planned is None or planned[1] != scan.claims:
+            return False
+        walker = TransactionWalker(EnvelopeContext(self.env.isa, self.env.gs),
+                                   transaction_index=self.env.transaction_index,
+                                   claim_index_start=self.claims_before, screened=True)
+        keep = bytearray()
+        tally = FilterStats()
+        events: list[dict[str, Any]] = []
+        try:
+            for seg in iter_segments([data], where=self.where, delimiters=st.delimiters, first_number=st.number):
+                claim = walker.feed(seg)
+                if claim is not None:
+                    decision = self.decide(claim)
+                    keep.append(0 if decision.rejected else 1)
+                    _tally(tally, events, claim, decision, st)
+                    for sink in self.sinks:
+                        sink.add(claim, decision)
+        except TransactionError:  # the screen promises this cannot happen; if it does, walk
+            if keep:
+                for sink in self.sinks:
+                    sink.discard_transaction()
+            return False
+        if len(keep) != scan.claims:  # the same promise: the byte scan and walker agree
+            if keep:
+                for sink in self.sinks:
+                    sink.discard_transaction()
+            return False
+        self.stats.transactions += 1
+        self.stats.fast_transactions += 1
+        _commit(self.stats, tally, events, self.emit, self.where)
+        self.note(self.env.skip_transaction(se, skipped + 1))
+        if all(keep):
+            self.writer.copy_transaction([data])
+        else:
+            self.writer.transaction_units(planned[0], keep)
+        self.claims_before += scan.claims
+        return True
 
     def cut_transaction(self, st: Segment, se: Segment, skipped: int, data: bytes, scan: Any, lay: Any,
                         hits: dict[int, Claim], decisions: dict[int, Decision], context: dict[str, Any]) -> bool:

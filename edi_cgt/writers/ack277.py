@@ -249,7 +249,9 @@ class AckWriter:
                    claims: int, charges: Decimal) -> None:
         """Account for `claims` accepted claims in a row, all of one billing provider, that were
         not read one by one (edi_cgt.pipeline's fast path): the same as add() for each of them
-        without --ack-all, where accepted claims count in the totals only."""
+        without --ack-all, where accepted claims count in the totals only. `billing_provider`
+        None stands for a whole transaction in which nothing is rejected (it writes no 277;
+        it still marks where the input's interchanges and groups change)."""
         if self._closed:
             raise ValueError("AckWriter.add_unread() after close()")
         if self._ack_all:
