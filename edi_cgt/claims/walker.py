@@ -513,7 +513,12 @@ class TransactionWalker:
         if hl_id == str(self._next_hl) and hl_id not in self._odd_hl_ids:
             self._next_hl += 1
             return False
-        if hl_id in self._odd_hl_ids or (hl_id.isdigit() and 0 < int(hl_id) < self._next_hl and str(int(hl_id)) == hl_id):
+        if hl_id in self._odd_hl_ids:
+            return True
+        # A plain number below the counter was seen. Compared by length first: int() of a
+        # huge string is refused, and of a non-ASCII digit (latin-1 '\xb2') fails.
+        if (hl_id.isascii() and hl_id.isdigit() and hl_id[0] != "0"
+                and len(hl_id) <= len(str(self._next_hl)) and int(hl_id) < self._next_hl):
             return True
         self._odd_hl_ids.add(hl_id)
         return False
