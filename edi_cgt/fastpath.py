@@ -64,13 +64,23 @@ class TriggerScanner:
             field = b"([^" + elem + term + b"]*)"
             hl = re.compile(term + b"[ \t\r\n]*HL" + elem + field + elem + field + elem + field)
             first_clm = re.compile(term + b"[ \t\r\n]*CLM" + elem)
-            got = self._cache[key] = (verify, prefix, clm, hl, first_clm)
+            # Without line breaks after terminators (the usual file), segments start right after
+            # a terminator: patterns that begin with terminator + id run at literal-search speed.
+            # (a tab, CR or LF anywhere is found by one memchr; only a space is looked for
+            # right after a terminator, since names hold spaces)
+            tails = tuple(bytes([b]) if b != 32 else d.segment + b" "
+                          for b in _BLANK if bytes([b]) not in (d.segment, d.element))
+            tight_clm = re.compile(term + b"CLM" + elem + field + elem + field)
+            tight_hl = re.compile(term + b"HL" + elem + field + elem + field + elem + field)
+            got = self._cache[key] = (verify, prefix, clm, hl, first_clm, tails, tight_clm, tight_hl)
         return got
 
     def scan(self, data: bytes, d: Delimiters) -> TransactionScan | None:
         """Scan one transaction's bytes. None when the slow path must read it: a CLM charge
         that is not a number, or HL numbering the walker would report."""
-        verify, prefix, clm, hl, first_clm = self._compiled(d)
+        verify, prefix, clm, hl, first_clm, tails, tight_clm, tight_hl = self._compiled(d)
+        if not any(t in data for t in tails):
+            return self._scan_tight(data, d, verify, prefix, tight_clm, tight_hl)
         if not hl_tree_is_plain(hl.findall(data)):
             return None  # the walker has something to report about the HLs: slow path
         c, h = first_clm.search(data), hl.search(data)
@@ -84,7 +94,7 @@ class TriggerScanner:
         if not hits and data.count(b"CLM" + d.element) == data.count(term + b"CLM" + d.element):
             # Every "CLM*" directly follows a terminator, so each is a segment: sum the charges
             # without positions (the common case for files without line breaks).
-            charges = b" ".join(c2 or b"0" for _, c2 in clm.findall(data)).decode("latin-1").split(" ")
+            charges = d.element.join(c2 or b"0" for _, c2 in clm.findall(data)).decode("latin-1").split(d.element_str)
             try:
                 total = sum(map(Decimal, charges), Decimal(0)) if charges != [""] else Decimal(0)
             except InvalidOperation:
@@ -107,6 +117,33 @@ class TriggerScanner:
             total += charge
             charges_each.append(charge)
         return TransactionScan(len(offsets), total, tuple(offsets), tuple(hits), tuple(charges_each))
+
+
+    @staticmethod
+    def _scan_tight(data: bytes, d: Delimiters, verify, prefix, clm, hl) -> TransactionScan | None:
+        """scan() for a transaction without line breaks after its terminators."""
+        if not hl_tree_is_plain(hl.findall(data)):
+            return None
+        c, h = data.find(d.segment + b"CLM" + d.element), data.find(d.segment + b"HL" + d.element)
+        if c >= 0 and (h < 0 or c < h):
+            return None  # a claim before any HL: the walker refuses it, slow path
+        hits = [m.start() for m in prefix.finditer(data) if verify.match(data, m.start())]
+        try:
+            if not hits:
+                charges = clm.findall(data)
+                # joined on the element separator, which no element holds
+                sep = d.element_str
+                text = d.element.join(c2 or b"0" for _, c2 in charges).decode("latin-1")
+                total = sum(map(Decimal, text.split(sep)), Decimal(0)) if charges else Decimal(0)
+                return TransactionScan(len(charges), total, (), ())
+            offsets: list[int] = []
+            each: list[Decimal] = []
+            for m in clm.finditer(data):
+                offsets.append(m.start() + 1)
+                each.append(Decimal(m.group(2).decode("latin-1") or "0"))
+        except InvalidOperation:
+            return None
+        return TransactionScan(len(offsets), sum(each, Decimal(0)), tuple(offsets), tuple(hits), tuple(each))
 
 
 @dataclass(frozen=True, slots=True)

@@ -262,13 +262,19 @@ def _find_transaction_end(buf: bytes, pos: int, delims: Delimiters, eof: bool) -
     whose bytes must not be taken as this transaction's (an "SE" there is not this SE)."""
     term, element = delims.segment, delims.element
     blank = _blank_bytes(delims)
-    se = _find_segment(buf, b"SE" + element, pos, term, blank)
-    if _find_segment(buf, b"ST" + element, pos, term, blank, se) is not None:
+    first = _skip_blank(buf, pos, blank)
+    if buf.startswith((b"ST" + element, b"ISA"), first):
         return -1
-    if _find_segment(buf, b"ISA", pos, term, blank, se) is not None:
-        return -1
-    if se is None:
-        return None
+    if buf.startswith(b"SE" + element, first):
+        se = first
+    else:
+        # the first SE, ST or ISA segment after a terminator (and blanks), in one search
+        found = _boundary(delims).search(buf, pos)
+        if found is None:
+            return None
+        if found.group(1) != b"SE":
+            return -1
+        se = found.start(1)
     end = buf.find(term, se)
     if end < 0:
         return None
@@ -280,22 +286,12 @@ def _find_transaction_end(buf: bytes, pos: int, delims: Delimiters, eof: bool) -
     return end
 
 
-def _find_segment(buf: bytes, start: bytes, pos: int, term: bytes, blank: frozenset, limit: int | None = None) -> int | None:
-    """Offset of the first segment at or after `pos` that begins with `start` (id + element
-    separator), i.e. whose bytes follow a terminator and optional blanks; None if none."""
-    i = pos
-    end = len(buf) if limit is None else limit
-    t = term[0]
-    while True:
-        i = buf.find(start, i, end)
-        if i < 0:
-            return None
-        j = i - 1
-        while j >= pos and buf[j] in blank and buf[j] != t:
-            j -= 1
-        if j < pos or buf[j] == t:
-            return i
-        i += 1
+@functools.lru_cache(maxsize=64)
+def _boundary(delims: Delimiters) -> "re.Pattern[bytes]":
+    """A terminator, blanks, then an SE or ST segment (id and element separator) or an ISA."""
+    blank = re.escape(bytes(sorted(_blank_bytes(delims))))
+    return re.compile(re.escape(delims.segment) + b"[" + blank + b"]*+(SE|ST)" + re.escape(delims.element) + b"|"
+                      + re.escape(delims.segment) + b"[" + blank + b"]*+(ISA)")
 
 
 @functools.lru_cache(maxsize=64)
