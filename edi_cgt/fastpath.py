@@ -21,7 +21,7 @@ from .claims.model import Claim, Provider
 from .claims.screen import hl_tree_is_plain
 from .claims.walker import EnvelopeContext, TransactionWalker
 from .x12.delimiters import Delimiters
-from .x12.reader import Segment, iter_segments
+from .x12.reader import Segment, iter_segments, split_segments
 
 __all__ = ["TriggerScanner", "TransactionScan", "read_hit_claims", "provider_runs", "plan_units", "layout", "Layout"]
 
@@ -220,6 +220,7 @@ def _read_hit_claims(data, scan, lay, st_number, d, envelope, transaction_index,
     se_start = lay.se_start
     header = data[: hl_starts[0]]
     claims: dict[int, Claim] = {}
+    counted_to = counted = 0  # segments before offset counted_to (hits come in order)
     for hit in scan.hits:
         k = bisect.bisect_right(offsets, hit) - 1
         if k < 0:
@@ -238,7 +239,8 @@ def _read_hit_claims(data, scan, lay, st_number, d, envelope, transaction_index,
         walker = TransactionWalker(envelope, transaction_index=transaction_index, claim_index_start=claims_before + k)
         prefix_segments = 0
         found: Claim | None = None
-        for seg in iter_segments([body], delimiters=d, first_number=st_number):
+        segments = split_segments(body, d, st_number) or iter_segments([body], delimiters=d, first_number=st_number)
+        for seg in segments:
             if seg.data[:3] == b"CLM" and seg.id == "CLM":
                 prefix_segments = seg.number - st_number  # segments before CLM in `body`
             got = walker.feed(seg)
@@ -246,7 +248,9 @@ def _read_hit_claims(data, scan, lay, st_number, d, envelope, transaction_index,
                 found = got
         if found is None or found.location is None:
             raise _Unusual("claim not read")
-        before = data.count(term, 0, start)  # segments before the CLM in the real transaction
+        counted += data.count(term, counted_to, start)  # segments before the CLM in the transaction
+        counted_to = start
+        before = counted
         delta = before - prefix_segments
         found = replace(
             found,
@@ -275,17 +279,22 @@ def _provider_runs(data, scan, lay, st_number, d, envelope) -> list[tuple[int, i
         raise _Unusual("claims before the first HL")
     header = data[: starts[0]]
     runs: list[tuple[int, int, Provider | None]] = []
+    known: dict[bytes, Provider | None] = {}  # by the bytes of the 2010AA loops after the HL
     for i, level in enumerate(lay.hl_levels):
         if level != "20":
             continue
         end = starts[i + 1] if i + 1 < len(starts) else lay.se_start
-        walker = TransactionWalker(envelope)
-        for seg in iter_segments([header + data[starts[i] : end]], delimiters=d, first_number=st_number):
-            walker.feed(seg)
+        loops = data[data.index(d.segment, starts[i]) + 1 : end]
+        if loops not in known:
+            walker = TransactionWalker(envelope)
+            block = header + data[starts[i] : end]
+            for seg in split_segments(block, d, st_number) or iter_segments([block], delimiters=d, first_number=st_number):
+                walker.feed(seg)
+            known[loops] = walker.billing_provider
         first = bisect.bisect_left(offsets, starts[i])
         if runs:
             runs[-1] = (runs[-1][0], first, runs[-1][2])
-        runs.append((first, len(offsets), walker.billing_provider))
+        runs.append((first, len(offsets), known[loops]))
     if not runs or runs[0][0] != 0:
         raise _Unusual("claims before the first billing provider")
     return runs

@@ -74,13 +74,14 @@ def evaluate(
 
 def _run(claim: Claim, view: PolicyView, site: SiteSettings, as_of: _dt.date | None, day: _dt.date | None) -> Iterator[Finding]:
     exempt = exempt_lines(claim, view)
+    memo: dict = {}
     for spec in view.rules.values():
         if not spec.in_force(day) or (claim.is_void and not spec.applies_to_voids):
             continue
         fn = REGISTRY.get(spec.id)
         if fn is None:  # load_policy refuses such files; a hand-built view may still have one
             continue
-        ctx = Context(claim=claim, policy=view, site=site, as_of=as_of, spec=spec, exempt_lines=exempt)
+        ctx = Context(claim=claim, policy=view, site=site, as_of=as_of, spec=spec, exempt_lines=exempt, memo=memo)
         for finding in fn(ctx):
             if finding is not None:
                 yield finding

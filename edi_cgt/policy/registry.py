@@ -10,7 +10,7 @@
 from __future__ import annotations
 
 import datetime as _dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Iterable, Iterator
 
 from ..claims.model import Claim, ServiceLine
@@ -36,14 +36,21 @@ def rule(rule_id: str) -> Callable[[RuleFunction], RuleFunction]:
     return register
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Context:
+    """What a rule function reads. Read-only by convention, not frozen: the engine makes one
+    per rule and claim, and a frozen dataclass pays a setattr call per field for that (1.6 us
+    against 0.8 us, measured; a third of the engine's time when every claim is a CGT claim)."""
+
     claim: Claim
     policy: PolicyView
     site: SiteSettings
     as_of: _dt.date | None
     spec: RuleSpec
     exempt_lines: frozenset[int]  # LX numbers of lines carrying a clinical-trial modifier
+    # Views of the claim that do not depend on the rule, shared by the contexts of one claim
+    # (the engine passes one dict per claim) so every rule does not derive them again.
+    memo: dict = field(default_factory=dict, compare=False, repr=False)
 
     # -- dates -------------------------------------------------------------------------
     def day(self, line: ServiceLine | None = None) -> _dt.date | None:
@@ -66,10 +73,12 @@ class Context:
         return (ln for ln in self.claim.lines if ln.number not in self.exempt_lines)
 
     def cgt_lines(self) -> Iterator[tuple[ServiceLine, Therapy]]:
-        for ln in self.lines():
-            therapy = self.policy.therapies.get(ln.code)
-            if therapy is not None:
-                yield ln, therapy
+        found = self.memo.get("cgt_lines")
+        if found is None:
+            therapies = self.policy.therapies
+            found = self.memo["cgt_lines"] = tuple(
+                (ln, therapies[ln.code]) for ln in self.lines() if ln.code in therapies)
+        return iter(found)
 
     def has_code(self, codes: Iterable[str], *, include_exempt: bool = True) -> bool:
         wanted = set(codes)
@@ -82,12 +91,23 @@ class Context:
 
     # -- diagnoses and settings -----------------------------------------------------------
     def diagnosis_in(self, family_ids: Iterable[str]) -> bool:
-        fams = [self.policy.families[f] for f in family_ids if f in self.policy.families]
-        return any(f.matches(code) for code in self.claim.diagnosis_codes for f in fams)
+        key = ("diagnosis_in", tuple(family_ids))
+        found = self.memo.get(key)
+        if found is None:
+            fams = [self.policy.families[f] for f in key[1] if f in self.policy.families]
+            found = self.memo[key] = any(f.matches(code) for code in self.claim.diagnosis_codes for f in fams)
+        return found
 
     def settings_of(self, line: ServiceLine) -> dict[str, bool]:
         """Settings the claim's place matches for `line`: id -> True (confirmed) or False
         (matched, but the site option that would confirm it is unset)."""
+        key = ("settings_of", line.place_of_service)  # all else it reads is the claim's
+        found = self.memo.get(key)
+        if found is None:
+            found = self.memo[key] = self._settings_of(line)
+        return dict(found)
+
+    def _settings_of(self, line: ServiceLine) -> dict[str, bool]:
         claim, site, out = self.claim, self.site, {}
         tob = claim.type_of_bill
         pos = claim.line_place_of_service(line)

@@ -7,7 +7,7 @@
 # garbage tokenisation.
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .errors import X12SyntaxError
 
@@ -28,23 +28,17 @@ class Delimiters:
     segment: bytes = b"~"
     repetition: bytes | None = b"^"
 
+    # the same delimiters as str (elements are decoded as latin-1), set once
+    element_str: str = field(init=False, repr=False, compare=False)
+    component_str: str = field(init=False, repr=False, compare=False)
+    segment_str: str = field(init=False, repr=False, compare=False)
+
     def __post_init__(self) -> None:
         for name in ("element", "component", "segment"):
             value = getattr(self, name)
             if not isinstance(value, bytes) or len(value) != 1:
                 raise ValueError(f"{name} delimiter must be one byte, got {value!r}")
-
-    @property
-    def element_str(self) -> str:
-        return self.element.decode("latin-1")
-
-    @property
-    def component_str(self) -> str:
-        return self.component.decode("latin-1")
-
-    @property
-    def segment_str(self) -> str:
-        return self.segment.decode("latin-1")
+            object.__setattr__(self, f"{name}_str", value.decode("latin-1"))
 
 
 def detect_delimiters(isa: bytes, *, segment_number: int = 1, where: str = "") -> Delimiters:

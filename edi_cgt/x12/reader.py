@@ -25,7 +25,7 @@ from collections.abc import Iterable, Iterator
 from .delimiters import ISA_LENGTH, Delimiters, detect_delimiters
 from .errors import X12SyntaxError, safe_id
 
-__all__ = ["Segment", "iter_segments", "CHUNK_SIZE"]
+__all__ = ["Segment", "iter_segments", "split_segments", "CHUNK_SIZE"]
 
 CHUNK_SIZE = 1 << 16
 _BOM = b"\xef\xbb\xbf"
@@ -78,8 +78,10 @@ class Segment:
 
     def get(self, position: int, default: str = "") -> str:
         """Element at `position` (1-based like X12: seg.get(1) is XX01), or `default`."""
-        el = self.elements
-        return el[position] if position < len(el) and el[position] != "" else default
+        el = self._elements
+        if el is None:
+            el = self._elements = self.data.decode("latin-1").split(self.delimiters.element_str)
+        return (el[position] or default) if position < len(el) else default
 
     def components(self, position: int) -> list[str]:
         """The components of a composite element (split on the component separator)."""
@@ -93,6 +95,25 @@ class Segment:
 
     def __repr__(self) -> str:
         return f"<Segment #{self.number} {self.data[:60]!r}>"
+
+
+def split_segments(data: bytes, delimiters: Delimiters, first_number: int = 1) -> list[Segment] | None:
+    """The segments of `data`, whole segments each ended by the terminator with nothing after
+    it (one transaction held in memory, written without line breaks), by one split instead of
+    the streaming reader: the same segments iter_segments gives. None for any other layout."""
+    term = delimiters.segment
+    if not data.endswith(term) or any(b in data for b in _tails(delimiters)):
+        return None
+    parts = data.split(term)
+    parts.pop()
+    return [Segment(part, term, n, delimiters) for n, part in enumerate(parts, first_number)]
+
+
+@functools.lru_cache(maxsize=64)
+def _tails(delimiters: Delimiters) -> tuple[bytes, ...]:
+    """Byte strings whose absence shows that no blank follows a terminator: CR, LF and tab
+    anywhere (one memchr each), a space right after the terminator (names hold spaces)."""
+    return tuple(bytes([b]) if b != 32 else delimiters.segment + b" " for b in _blank_bytes(delimiters))
 
 
 def iter_segments(
