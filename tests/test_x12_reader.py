@@ -8,7 +8,7 @@ import pytest
 from support import SAMPLES, interchange, manifest_counts, sample_rows
 
 from edi_cgt.io import read_chunks
-from edi_cgt.x12.delimiters import detect_delimiters
+from edi_cgt.x12.delimiters import Delimiters, detect_delimiters
 from edi_cgt.x12.envelope import Envelope
 from edi_cgt.x12.errors import X12SyntaxError
 from edi_cgt.x12.reader import iter_segments
@@ -181,3 +181,23 @@ def test_every_sample_round_trips_byte_for_byte(row):
     if counts:
         ids = [s.id for s in segs if s.data]
         assert (ids.count("ISA"), ids.count("GS"), ids.count("ST"), ids.count("CLM")) == counts
+
+
+def test_split_segments_gives_what_the_streaming_reader_gives():
+    from edi_cgt.bench.corpus import Format, generate_corpus
+    from edi_cgt.x12.reader import split_segments
+
+    tight = b"".join(generate_corpus(seed=4, n_claims=30, cgt_share=0.5, claims_per_transaction=10))
+    d = Delimiters()
+    bodies = re.findall(rb"ST\*837.*?~SE\*[^~]*~", tight, re.S)
+    assert len(bodies) == 3
+    for body in bodies:
+        split = [(s.data, s.tail, s.lead, s.number) for s in split_segments(body, d, 40)]
+        streamed = [(s.data, s.tail, s.lead, s.number) for s in iter_segments([body], delimiters=d, first_number=40)]
+        assert split == streamed
+    # any other layout is left to the streaming reader
+    assert split_segments(bodies[0][:-1], d) is None  # no final terminator
+    assert split_segments(bodies[0].replace(b"~", b"~\r\n"), d) is None
+    assert split_segments(bodies[0].replace(b"~", b"~ "), d) is None
+    pretty = b"".join(generate_corpus(seed=4, n_claims=3, cgt_share=0.5, fmt=Format(newline="\n")))
+    assert split_segments(pretty[pretty.index(b"ST*"):], d) is None

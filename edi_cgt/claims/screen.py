@@ -137,25 +137,24 @@ def _compile(d: Delimiters) -> tuple | None:
         good = b"".join(E + (F1 if i in positions else F) for i in range(1, max(positions) + 1))
         suspect(sid, I + b"(?!" + good + b")")
     suspect("SE", I + R + T + b".")  # anything after the SE (walker: "segment after SE")
-    # name-loop order (walker: _check, NAME_LOOP_RANK): inside one NM1 loop, a segment
-    # ranked below one seen earlier in it
-    loop = b"(?:" + T + b"(?!(?:" + _ids((*NAME_LOOP_END, "NM1")) + b")" + I + b")" + R + b")*?"
-    ranks = sorted({r for r in NAME_LOOP_RANK.values() if r > 0})
-    pairs = []
-    for high in ranks[1:]:
-        higher = [s for s, r in NAME_LOOP_RANK.items() if r == high]
-        lower = [s for s, r in NAME_LOOP_RANK.items() if 0 < r < high]
-        pairs.append(b"(?:" + _ids(higher) + b")" + I + R + loop + next_seg(*lower))
-    suspect("NM1", I + R + loop + T + b"(?:" + b"|".join(pairs) + b")")
-    # a claim under a billing-provider HL with no subscriber HL (walker: _on_CLM)
-    suspect("HL", E + F + E + F + E + b"20" + Z + R + other("HL", "CLM") + next_seg("CLM"))
-    # a segment that needs a claim, between an HL and the next CLM (walker: _on_LX, _line_for...)
-    suspect("HL", I + R + other("CLM", "HL", *_CLAIM_ONLY) + next_seg(*_CLAIM_ONLY))
-    # a claim without a service line (walker: _close_claim)
-    suspect("CLM", I + R + other("LX", "CLM", "HL", "SE") + next_seg("CLM", "HL", "SE"))
-    # a LIN before the claim's first LX (walker: _on_LIN)
-    for sid in ("CLM", "HL"):
-        suspect(sid, I + R + other("LX", "CLM", "HL", "LIN") + next_seg("LIN"))
+    # name-loop order (walker: _check, NAME_LOOP_RANK): the walker raises when a segment
+    # ranks below the highest seen since the loop's NM1, which happens exactly when one
+    # ranked segment follows another of higher rank with only unranked segments between.
+    # Checked after every ranked segment, in a name loop or not (so more often than needed).
+    ranked = [s for s, r in NAME_LOOP_RANK.items() if r > 0]
+    for sid in ranked:
+        lower = [s for s in ranked if NAME_LOOP_RANK[s] < NAME_LOOP_RANK[sid]]
+        if lower:
+            stop = (*NAME_LOOP_END, "NM1", *ranked)
+            suspect(sid, I + R + other(*stop) + next_seg(*lower))
+    # after an HL, before its first CLM: no segment that needs a claim (walker: _on_LX,
+    # _line_for, _on_LIN, _on_other), and under a billing-provider HL no CLM (walker: _on_CLM)
+    level_20 = E + F + E + F + E + b"20" + Z
+    suspect("HL", b"(?=" + level_20 + b")" + R + other("HL", "CLM", *_CLAIM_ONLY) + next_seg("CLM", *_CLAIM_ONLY))
+    suspect("HL", b"(?!" + level_20 + b")" + R + other("HL", "CLM", *_CLAIM_ONLY) + next_seg(*_CLAIM_ONLY))
+    # after a CLM, before its first LX: no end of the claim (walker: _close_claim, a claim
+    # without a service line) and no LIN (walker: _on_LIN)
+    suspect("CLM", I + R + other("LX", "CLM", "HL", "SE", "LIN") + next_seg("CLM", "HL", "SE", "LIN"))
     # a service line is LX then SV1/SV2 at once (walker: _line_for, _close_line); that no
     # SV1/SV2 comes without an LX right before it is checked by counting them
     suspect("LX", I + R + T + b"(?!SV[12]" + I + b")")

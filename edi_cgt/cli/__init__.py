@@ -5,6 +5,8 @@
 # path start quickly.
 from __future__ import annotations
 
+import gc
+
 import click
 
 from ._common import configure_logging
@@ -41,6 +43,11 @@ def main(ctx: click.Context, log_level: str, log_phi: bool) -> None:
       edi-cgt check fixtures/cgt_837i_mixed.837 --site fixtures/site.toml
       edi-cgt replay archive/ --out replay-out/
     """
+    # Claims are many small acyclic objects made and dropped in a stream: the cyclic garbage
+    # collector's default (a pass every 700 allocations) cost 8% of a run in which every claim
+    # is read (bench: 10 MB, 100% CGT, median of 3). Rarer young-generation passes keep its
+    # work small; memory stays bounded since a pass still comes every 50,000 allocations.
+    gc.set_threshold(50_000, 20, 100)
     ctx.ensure_object(dict)
     ctx.obj["log_phi"] = log_phi
     configure_logging(log_level, log_phi=log_phi)

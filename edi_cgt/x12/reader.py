@@ -97,16 +97,18 @@ class Segment:
         return f"<Segment #{self.number} {self.data[:60]!r}>"
 
 
-def split_segments(data: bytes, delimiters: Delimiters, first_number: int = 1) -> list[Segment] | None:
+def split_segments(data: bytes, delimiters: Delimiters, first_number: int = 1) -> Iterator[Segment] | None:
     """The segments of `data`, whole segments each ended by the terminator with nothing after
     it (one transaction held in memory, written without line breaks), by one split instead of
-    the streaming reader: the same segments iter_segments gives. None for any other layout."""
+    the streaming reader: the same segments iter_segments gives. None for any other layout.
+    The Segment objects are made as they are asked for (the split itself holds about twice
+    the bytes of `data`)."""
     term = delimiters.segment
     if not data.endswith(term) or any(b in data for b in _tails(delimiters)):
         return None
     parts = data.split(term)
     parts.pop()
-    return [Segment(part, term, n, delimiters) for n, part in enumerate(parts, first_number)]
+    return (Segment(part, term, n, delimiters) for n, part in enumerate(parts, first_number))
 
 
 @functools.lru_cache(maxsize=64)
