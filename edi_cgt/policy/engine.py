@@ -72,15 +72,23 @@ def evaluate(
     return Decision(claim.claim_id, tuple(_run(claim, view, site, as_of, day)))
 
 
+def _plan(view: PolicyView, day: _dt.date | None, void: bool) -> tuple:
+    """(spec, function) of the rules to run on `day`, in the data's order; kept per view."""
+    key = (day, void)
+    plan = view.rule_plans.get(key)
+    if plan is None:
+        plan = view.rule_plans[key] = tuple(
+            (spec, REGISTRY[spec.id]) for spec in view.rules.values()
+            if spec.in_force(day) and not (void and not spec.applies_to_voids)
+            # load_policy refuses a rule without a function; a hand-built view may have one
+            and spec.id in REGISTRY)
+    return plan
+
+
 def _run(claim: Claim, view: PolicyView, site: SiteSettings, as_of: _dt.date | None, day: _dt.date | None) -> Iterator[Finding]:
     exempt = exempt_lines(claim, view)
     memo: dict = {}
-    for spec in view.rules.values():
-        if not spec.in_force(day) or (claim.is_void and not spec.applies_to_voids):
-            continue
-        fn = REGISTRY.get(spec.id)
-        if fn is None:  # load_policy refuses such files; a hand-built view may still have one
-            continue
+    for spec, fn in _plan(view, day, claim.is_void):
         ctx = Context(claim=claim, policy=view, site=site, as_of=as_of, spec=spec, exempt_lines=exempt, memo=memo)
         for finding in fn(ctx):
             if finding is not None:

@@ -371,6 +371,12 @@ class PolicyView:
     def in_force(self, day: _dt.date | None) -> "PolicyView":
         return self
 
+    @cached_property
+    def rule_plans(self) -> dict:
+        """The engine's cache of which rules run on a date (edi_cgt.policy.engine); not a field,
+        so it takes no part in comparing or printing views."""
+        return {}
+
     # -- lookups ----------------------------------------------------------------------
     def programs_of(self, kind: type) -> tuple:
         return tuple(p for p in self.programs.values() if isinstance(p, kind))
