@@ -262,6 +262,15 @@ class _Run:
         # Something here is unusual: decide it claim by claim.
         slow()
 
+    def decided(self, claim: Claim, keep: bytearray, tally: FilterStats, events: list[dict[str, Any]],
+                st: Segment) -> None:
+        """Decide one claim read in full: its keep flag, its counts, the sinks."""
+        decision = self.decide(claim)
+        keep.append(0 if decision.rejected else 1)
+        _tally(tally, events, claim, decision, st)
+        for sink in self.sinks:
+            sink.add(claim, decision)
+
     def tell_sinks_unread(self, st: Segment, data: bytes, scan: Any) -> None:
         """Tell the sinks that this transaction's claims were all accepted unread, as the slow
         path would by adding each: the 277CA writer follows the input's interchanges and groups
@@ -307,17 +316,11 @@ class _Run:
             for seg in segments:
                 claim = walker.feed(seg)
                 if claim is not None:
-                    decision = self.decide(claim)
-                    keep.append(0 if decision.rejected else 1)
-                    _tally(tally, events, claim, decision, st)
-                    for sink in self.sinks:
-                        sink.add(claim, decision)
-        except TransactionError:  # the screen promises this cannot happen; if it does, walk
-            if keep:
-                for sink in self.sinks:
-                    sink.discard_transaction()
-            return False
-        if len(keep) != scan.claims:  # the same promise: the byte scan and walker agree
+                    self.decided(claim, keep, tally, events, st)
+            readable = len(keep) == scan.claims  # the byte scan and the walker agree
+        except TransactionError:
+            readable = False
+        if not readable:  # the screen promises neither happens; if one does, walk
             if keep:
                 for sink in self.sinks:
                     sink.discard_transaction()
@@ -356,8 +359,8 @@ class _Run:
         index = context["transaction_index"]
         charges = scan.clm_charges
         for first, end, provider in runs:
-            k = first
-            for h in sorted(x for x in hits if first <= x < end):
+            k = first  # claims k.. up to the next hit (or the run's end) were not read
+            for h in [*sorted(x for x in hits if first <= x < end), end]:
                 if h > k:
                     unread = sum(charges[k:h], Decimal(0))
                     tally.claims_in += h - k
@@ -365,19 +368,14 @@ class _Run:
                     tally.charges_in += unread
                     for sink in self.sinks:
                         sink.add_unread(info, index, provider, h - k, unread)  # type: ignore[attr-defined]
+                if h == end:
+                    break
                 claim, decision = hits[h], decisions[h]
                 keep[h] = 0 if decision.rejected else 1
                 _tally(tally, events, claim, decision, st)
                 for sink in self.sinks:
                     sink.add(claim, decision)
                 k = h + 1
-            if end > k:
-                unread = sum(charges[k:end], Decimal(0))
-                tally.claims_in += end - k
-                tally.accepted += end - k
-                tally.charges_in += unread
-                for sink in self.sinks:
-                    sink.add_unread(info, index, provider, end - k, unread)  # type: ignore[attr-defined]
         self.stats.transactions += 1
         self.stats.fast_transactions += 1
         _commit(self.stats, tally, events, self.emit, self.where)
@@ -431,11 +429,7 @@ class _Run:
                     error = exc
                     claim = None
                 if claim is not None:
-                    decision = self.decide(claim)
-                    keep.append(0 if decision.rejected else 1)
-                    _tally(tally, rejected_events, claim, decision, st)
-                    for sink in self.sinks:
-                        sink.add(claim, decision)
+                    self.decided(claim, keep, tally, rejected_events, st)
             if data[:2] == b"SE" and seg.id == "SE":
                 break
             seg = next(segments, None)
