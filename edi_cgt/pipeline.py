@@ -274,17 +274,19 @@ class _Run:
     def tell_sinks_unread(self, st: Segment, data: bytes, scan: Any) -> None:
         """Tell the sinks that this transaction's claims were all accepted unread, as the slow
         path would by adding each: the 277CA writer follows the input's interchanges and groups
-        by the transactions it is told about. The transaction's header (through its first HL)
-        is read for that; a header the walker refuses is not reported, as on the slow path."""
+        by the transactions it is told about. The transaction is read up to the end of its first
+        claim for that; if the walker refuses it before then, the slow path would not have
+        added a claim either, and the sinks are not told."""
         if not scan.claims or not self.sinks:
             return
         walker = TransactionWalker(EnvelopeContext(self.env.isa, self.env.gs),
                                    transaction_index=self.env.transaction_index)
         try:
             for seg in iter_segments([data], where=self.where, delimiters=st.delimiters, first_number=st.number):
-                walker.feed(seg)
-                if walker.info is not None:
+                if walker.feed(seg) is not None:
                     break
+            else:
+                return
         except TransactionError:
             return
         if walker.info is None:

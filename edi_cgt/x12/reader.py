@@ -276,22 +276,23 @@ def iter_segments(
 def _find_transaction_end(buf: bytes, pos: int, delims: Delimiters, eof: bool) -> int | None:
     """End offset (after the SE segment's terminator and line break) of the transaction whose
     body starts at `pos`; None when the buffer does not hold it yet; -1 when another ST or an
-    ISA comes before any SE (the transaction has no SE: the caller then reads segment by
-    segment).
+    envelope segment comes before any SE (the transaction has no SE of its own: the caller
+    then reads segment by segment, and the envelope sees that segment where it is).
 
     Checking for an ST is enough for this interchange: the SE of any later transaction comes
     after that one's ST, and a transaction cut short at the end of the input has no SE to find
     at all. An ISA is checked too: it starts a new interchange, possibly with other delimiters,
-    whose bytes must not be taken as this transaction's (an "SE" there is not this SE)."""
+    whose bytes must not be taken as this transaction's (an "SE" there is not this SE). A GS,
+    GE or IEA inside closes or opens a group or interchange for what follows."""
     term, element = delims.segment, delims.element
     blank = _blank_bytes(delims)
     first = _skip_blank(buf, pos, blank)
-    if buf.startswith((b"ST" + element, b"ISA"), first):
+    if buf.startswith((b"ST" + element, b"GS" + element, b"GE" + element, b"IEA" + element, b"ISA"), first):
         return -1
     if buf.startswith(b"SE" + element, first):
         se = first
     else:
-        # the first SE, ST or ISA segment after a terminator (and blanks), in one search
+        # the first SE, ST or envelope segment after a terminator (and blanks), in one search
         found = _boundary(delims).search(buf, pos)
         if found is None:
             return None
@@ -311,10 +312,11 @@ def _find_transaction_end(buf: bytes, pos: int, delims: Delimiters, eof: bool) -
 
 @functools.lru_cache(maxsize=64)
 def _boundary(delims: Delimiters) -> "re.Pattern[bytes]":
-    """A terminator, blanks, then an SE or ST segment (id and element separator) or an ISA."""
+    """A terminator, blanks, then an SE, ST, GS, GE or IEA segment (id and element separator)
+    or an ISA."""
     blank = re.escape(bytes(sorted(_blank_bytes(delims))))
-    return re.compile(re.escape(delims.segment) + b"[" + blank + b"]*+(SE|ST)" + re.escape(delims.element) + b"|"
-                      + re.escape(delims.segment) + b"[" + blank + b"]*+(ISA)")
+    return re.compile(re.escape(delims.segment) + b"[" + blank + b"]*+(SE|ST|GS|GE|IEA)" + re.escape(delims.element)
+                      + b"|" + re.escape(delims.segment) + b"[" + blank + b"]*+(ISA)")
 
 
 @functools.lru_cache(maxsize=64)
