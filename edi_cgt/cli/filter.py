@@ -37,7 +37,8 @@ _DATE = click.DateTime(formats=["%Y-%m-%d"])
 @click.option("--syntax-ack", type=click.Path(dir_okay=False),
               help="Where the 999 goes with --validate (default: the --rejects path + '.999').")
 @click.option("--fast-path/--no-fast-path", "fast", default=True, show_default=True,
-              help="Copy transactions that hold no policy code without reading them claim by claim "
+              help="Read only the claims that carry a policy code: copy the rest of the input as bytes, "
+                   "and cut rejected claims out around them when the transaction is shown well-formed "
                    "(outputs are identical either way; off with --ack-all and --strict, since those "
                    "need every claim read).")
 @click.pass_context
