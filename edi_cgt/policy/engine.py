@@ -86,10 +86,15 @@ def _plan(view: PolicyView, day: _dt.date | None, void: bool) -> tuple:
 
 
 def _run(claim: Claim, view: PolicyView, site: SiteSettings, as_of: _dt.date | None, day: _dt.date | None) -> Iterator[Finding]:
-    exempt = exempt_lines(claim, view)
-    memo: dict = {}
-    for spec, fn in _plan(view, day, claim.is_void):
-        ctx = Context(claim=claim, policy=view, site=site, as_of=as_of, spec=spec, exempt_lines=exempt, memo=memo)
+    plan = _plan(view, day, claim.is_void)
+    if not plan:
+        return
+    # One context for the claim, pointed at each rule in turn: a rule's generator is run out
+    # before the next rule starts, and no rule keeps its context.
+    ctx = Context(claim=claim, policy=view, site=site, as_of=as_of, spec=plan[0][0],
+                  exempt_lines=exempt_lines(claim, view), memo={})
+    for spec, fn in plan:
+        ctx.spec = spec
         for finding in fn(ctx):
             if finding is not None:
                 yield finding
