@@ -21,7 +21,7 @@ from .claims.model import Claim, Provider
 from .claims.screen import hl_tree_is_plain
 from .claims.walker import EnvelopeContext, TransactionWalker
 from .x12.delimiters import Delimiters
-from .x12.reader import Segment, iter_segments, split_segments
+from .x12.reader import Segment, held_segments, is_tight
 
 __all__ = ["TriggerScanner", "TransactionScan", "read_hit_claims", "provider_runs", "plan_units", "layout", "Layout"]
 
@@ -66,20 +66,16 @@ class TriggerScanner:
             first_clm = re.compile(term + b"[ \t\r\n]*CLM" + elem)
             # Without line breaks after terminators (the usual file), segments start right after
             # a terminator: patterns that begin with terminator + id run at literal-search speed.
-            # (a tab, CR or LF anywhere is found by one memchr; only a space is looked for
-            # right after a terminator, since names hold spaces)
-            tails = tuple(bytes([b]) if b != 32 else d.segment + b" "
-                          for b in _BLANK if bytes([b]) not in (d.segment, d.element))
             tight_clm = re.compile(term + b"CLM" + elem + field + elem + field)
             tight_hl = re.compile(term + b"HL" + elem + field + elem + field + elem + field)
-            got = self._cache[key] = (verify, prefix, clm, hl, first_clm, tails, tight_clm, tight_hl)
+            got = self._cache[key] = (verify, prefix, clm, hl, first_clm, tight_clm, tight_hl)
         return got
 
     def scan(self, data: bytes, d: Delimiters) -> TransactionScan | None:
         """Scan one transaction's bytes. None when the slow path must read it: a CLM charge
         that is not a number, or HL numbering the walker would report."""
-        verify, prefix, clm, hl, first_clm, tails, tight_clm, tight_hl = self._compiled(d)
-        if not any(t in data for t in tails):
+        verify, prefix, clm, hl, first_clm, tight_clm, tight_hl = self._compiled(d)
+        if is_tight(data, d):
             return self._scan_tight(data, d, verify, prefix, tight_clm, tight_hl)
         if not hl_tree_is_plain(hl.findall(data)):
             return None  # the walker has something to report about the HLs: slow path
@@ -94,9 +90,8 @@ class TriggerScanner:
         if not hits and data.count(b"CLM" + d.element) == data.count(term + b"CLM" + d.element):
             # Every "CLM*" directly follows a terminator, so each is a segment: sum the charges
             # without positions (the common case for files without line breaks).
-            charges = d.element.join(c2 or b"0" for _, c2 in clm.findall(data)).decode("latin-1").split(d.element_str)
             try:
-                total = sum(map(Decimal, charges), Decimal(0)) if charges != [""] else Decimal(0)
+                total = _sum_charges(clm.findall(data), d)
             except InvalidOperation:
                 return None
             count = data.count(term + b"CLM" + d.element)
@@ -118,7 +113,6 @@ class TriggerScanner:
             charges_each.append(charge)
         return TransactionScan(len(offsets), total, tuple(offsets), tuple(hits), tuple(charges_each))
 
-
     @staticmethod
     def _scan_tight(data: bytes, d: Delimiters, verify, prefix, clm, hl) -> TransactionScan | None:
         """scan() for a transaction without line breaks after its terminators."""
@@ -131,11 +125,7 @@ class TriggerScanner:
         try:
             if not hits:
                 charges = clm.findall(data)
-                # joined on the element separator, which no element holds
-                sep = d.element_str
-                text = d.element.join(c2 or b"0" for _, c2 in charges).decode("latin-1")
-                total = sum(map(Decimal, text.split(sep)), Decimal(0)) if charges else Decimal(0)
-                return TransactionScan(len(charges), total, (), ())
+                return TransactionScan(len(charges), _sum_charges(charges, d), (), ())
             offsets: list[int] = []
             each: list[Decimal] = []
             for m in clm.finditer(data):
@@ -144,6 +134,15 @@ class TriggerScanner:
         except InvalidOperation:
             return None
         return TransactionScan(len(offsets), sum(each, Decimal(0)), tuple(offsets), tuple(hits), tuple(each))
+
+
+def _sum_charges(clm_fields: list[tuple[bytes, bytes]], d: Delimiters) -> Decimal:
+    """The sum of CLM02 over (CLM01, CLM02) pairs, decoded in one go: joined on the element
+    separator, which no element holds. Raises InvalidOperation for a charge that is not a number."""
+    if not clm_fields:
+        return Decimal(0)
+    text = d.element.join(c2 or b"0" for _, c2 in clm_fields).decode("latin-1")
+    return sum(map(Decimal, text.split(d.element_str)), Decimal(0))
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,8 +238,7 @@ def _read_hit_claims(data, scan, lay, st_number, d, envelope, transaction_index,
         walker = TransactionWalker(envelope, transaction_index=transaction_index, claim_index_start=claims_before + k)
         prefix_segments = 0
         found: Claim | None = None
-        segments = split_segments(body, d, st_number) or iter_segments([body], delimiters=d, first_number=st_number)
-        for seg in segments:
+        for seg in held_segments(body, d, st_number):
             if seg.data[:3] == b"CLM" and seg.id == "CLM":
                 prefix_segments = seg.number - st_number  # segments before CLM in `body`
             got = walker.feed(seg)
@@ -288,7 +286,7 @@ def _provider_runs(data, scan, lay, st_number, d, envelope) -> list[tuple[int, i
         if loops not in known:
             walker = TransactionWalker(envelope)
             block = header + data[starts[i] : end]
-            for seg in split_segments(block, d, st_number) or iter_segments([block], delimiters=d, first_number=st_number):
+            for seg in held_segments(block, d, st_number):
                 walker.feed(seg)
             known[loops] = walker.billing_provider
         first = bisect.bisect_left(offsets, starts[i])

@@ -27,7 +27,7 @@ from .policy.findings import Decision
 from .writers.clean837 import CleanWriter
 from .x12.envelope import Envelope, EnvelopeIssue
 from .x12.errors import TransactionError
-from .x12.reader import Segment, iter_segments, split_segments
+from .x12.reader import Segment, held_segments, iter_segments
 
 __all__ = ["FilterStats", "ClaimSink", "run_filter", "SPOOL_MEMORY"]
 
@@ -311,11 +311,8 @@ class _Run:
         keep = bytearray()
         tally = FilterStats()
         events: list[dict[str, Any]] = []
-        segments = split_segments(data, st.delimiters, st.number)
-        if segments is None:
-            segments = iter_segments([data], where=self.where, delimiters=st.delimiters, first_number=st.number)
         try:
-            for seg in segments:
+            for seg in held_segments(data, st.delimiters, st.number, self.where):
                 claim = walker.feed(seg)
                 if claim is not None:
                     self.decided(claim, keep, tally, events, st)

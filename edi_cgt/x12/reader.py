@@ -25,7 +25,7 @@ from collections.abc import Iterable, Iterator
 from .delimiters import ISA_LENGTH, Delimiters, detect_delimiters
 from .errors import X12SyntaxError, safe_id
 
-__all__ = ["Segment", "iter_segments", "split_segments", "CHUNK_SIZE"]
+__all__ = ["Segment", "iter_segments", "split_segments", "held_segments", "is_tight", "CHUNK_SIZE"]
 
 CHUNK_SIZE = 1 << 16
 _BOM = b"\xef\xbb\xbf"
@@ -104,11 +104,24 @@ def split_segments(data: bytes, delimiters: Delimiters, first_number: int = 1) -
     The Segment objects are made as they are asked for (the split itself holds about twice
     the bytes of `data`)."""
     term = delimiters.segment
-    if not data.endswith(term) or any(b in data for b in _tails(delimiters)):
+    if not data.endswith(term) or not is_tight(data, delimiters):
         return None
     parts = data.split(term)
     parts.pop()
     return (Segment(part, term, n, delimiters) for n, part in enumerate(parts, first_number))
+
+
+def held_segments(data: bytes, delimiters: Delimiters, first_number: int = 1, where: str = "") -> Iterator[Segment]:
+    """The segments of whole segments held in memory: split_segments when it applies, else the
+    streaming reader."""
+    return split_segments(data, delimiters, first_number) or iter_segments(
+        [data], where=where, delimiters=delimiters, first_number=first_number)
+
+
+def is_tight(data: bytes, delimiters: Delimiters) -> bool:
+    """True when no blank (CR, LF, tab, space) follows any segment terminator in `data`, so
+    that every segment starts right after a terminator."""
+    return not any(b in data for b in _tails(delimiters))
 
 
 @functools.lru_cache(maxsize=64)
