@@ -255,16 +255,17 @@ class Collector:
     transaction: int | None = None
 
     def add(self, claim: Claim, decision: Decision) -> None:
-        txn = claim.location.transaction_index if claim.location else None
-        if txn != self.transaction:
-            self._commit()
-            self.transaction = txn
+        self._enter(claim.location.transaction_index if claim.location else None)
         if decision.rejected:
             self.pending.append(self._entry(claim, decision))
 
     def add_unread(self, transaction: Any, transaction_index: int, billing_provider: Any, claims: int,
                    charges: Decimal) -> None:
         """Accepted claims the fast path did not read: only rejections are kept here."""
+        self._enter(transaction_index)
+
+    def _enter(self, transaction_index: int | None) -> None:
+        """Commit the rows of the previous transaction when a new one begins."""
         if transaction_index != self.transaction:
             self._commit()
             self.transaction = transaction_index

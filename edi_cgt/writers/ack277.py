@@ -100,8 +100,7 @@ class _Tally:
             self.rejected += 1
             self.rejected_amount += amount
         else:
-            self.accepted += 1
-            self.accepted_amount += amount
+            self.add_accepted(1, amount)
 
     @property
     def total(self) -> Decimal:
@@ -215,19 +214,9 @@ class AckWriter:
                 f"decision for claim {decision.claim_id!r} given with claim {claim.claim_id!r} "
                 f"(input claim number {loc.claim_index})"
             )
-        key = (info.interchange_control, info.group_control, info.transaction_control,
-               loc.transaction_index)
-        if self._txn is None or self._txn.key != key:
-            self._finish_transaction()
-            self._txn = self._start_transaction(key, info)
-        txn = self._txn
-
+        txn, run = self._place(info, loc.transaction_index, claim.billing_provider)
         rejected = decision.rejected
         txn.tally.add(claim.total_charge, rejected)
-        if txn.run is None or txn.run.provider != claim.billing_provider:
-            self._finish_run(txn)
-            txn.run = _Run(claim.billing_provider)
-        run = txn.run
         run.tally.add(claim.total_charge, rejected)
         if not (rejected or self._ack_all):
             return
@@ -256,17 +245,23 @@ class AckWriter:
             raise ValueError("AckWriter.add_unread() after close()")
         if self._ack_all:
             raise ValueError("with ack_all every claim is reported: add() each one")
-        key = (transaction.interchange_control, transaction.group_control, transaction.transaction_control,
-               transaction_index)
+        txn, run = self._place(transaction, transaction_index, billing_provider)
+        txn.tally.add_accepted(claims, charges)
+        run.tally.add_accepted(claims, charges)
+
+    def _place(self, info: TransactionInfo, transaction_index: int,
+               provider: Provider | None) -> tuple[_Transaction, _Run]:
+        """The input transaction and billing-provider run the next claims belong to, starting
+        new ones (and finishing the old) when the transaction or the provider changes."""
+        key = (info.interchange_control, info.group_control, info.transaction_control, transaction_index)
         if self._txn is None or self._txn.key != key:
             self._finish_transaction()
-            self._txn = self._start_transaction(key, transaction)
+            self._txn = self._start_transaction(key, info)
         txn = self._txn
-        txn.tally.add_accepted(claims, charges)
-        if txn.run is None or txn.run.provider != billing_provider:
+        if txn.run is None or txn.run.provider != provider:
             self._finish_run(txn)
-            txn.run = _Run(billing_provider)
-        txn.run.tally.add_accepted(claims, charges)
+            txn.run = _Run(provider)
+        return txn, txn.run
 
     def discard_transaction(self) -> None:
         """Forget the claims added since the current input transaction began.
