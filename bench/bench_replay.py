@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 # Local replay throughput with 1 and 2 (or more) worker processes on one generated archive.
 #
-# Strategy: generate the archive once (edi_cgt.bench.corpus, deterministic from --seed; every
+# Strategy: generate the archive once (bench.corpus, deterministic from --seed; every
 # --gz-every'th file gzipped), then run edi_cgt.replay.replay_local on it with each --jobs value
 # into a fresh output directory, timing the whole run (pool start, 277CAs, done records and the
 # summary files included). Prints a table and one JSON object; asserts nothing about time.
@@ -9,6 +9,11 @@
 #   python bench/bench_replay.py                      # 400 files x ~20 claims, jobs 1 and 2
 #   python bench/bench_replay.py --files 2000 --jobs 1 2 4 --repeat 3
 from __future__ import annotations
+
+import sys as _sys
+from pathlib import Path as _Path
+
+_sys.path.insert(0, str(_Path(__file__).resolve().parent.parent))  # run as a script from a checkout
 
 import argparse
 import gzip
@@ -23,7 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from edi_cgt.bench.corpus import generate_corpus
+from bench.corpus import generate_corpus
 from edi_cgt.replay import ReplayConfig, discover_inputs, replay_local
 
 

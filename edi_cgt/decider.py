@@ -24,21 +24,21 @@ class DeciderConfig:
 class Decider:
     """claim -> Decision, plus the codes without which no claim can be rejected."""
 
-    __slots__ = ("_policy", "_site", "_as_of", "_evaluate", "trigger_codes")
+    __slots__ = ("policy", "_site", "_as_of", "_evaluate", "trigger_codes")
 
     def __init__(self, config: DeciderConfig = DeciderConfig()) -> None:
         from .policy import evaluate, load_policy, load_site, trigger_codes
 
-        self._policy = load_policy(config.policy_path)
-        self._site = load_site(config.site_path, policy=self._policy) if config.site_path else None
+        self.policy = load_policy(config.policy_path)
+        self._site = load_site(config.site_path, policy=self.policy) if config.site_path else None
         self._as_of = config.as_of
         self._evaluate = evaluate
         # Guarantee (edi_cgt.policy.trigger_codes): a claim with none of these codes on its
-        # lines gets no finding from any rule, so the fast path may skip reading it.
-        self.trigger_codes: frozenset[str] = trigger_codes(self._policy)
+        # lines gets no finding from any rule, so the pipeline does not read it.
+        self.trigger_codes: frozenset[str] = trigger_codes(self.policy)
 
     def __call__(self, claim: Claim) -> Decision:
-        return self._evaluate(claim, self._policy, self._site, as_of=self._as_of)
+        return self._evaluate(claim, self.policy, self._site, as_of=self._as_of)
 
 
 def make_decider(config: DeciderConfig = DeciderConfig()) -> Decider:

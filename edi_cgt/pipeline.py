@@ -1,75 +1,97 @@
-# One input stream through the layers: read, walk, decide, write the clean 837 and the 277CA.
+# One input stream through the layers: read, index, decide, write the clean 837, tell the sinks.
 #
-# Strategy: two passes per transaction, one claim in memory. Pass 1 walks the transaction's
-# segments into claims, asks `decide` about each and remembers one keep/reject flag per claim,
-# while the transaction's raw bytes go to a spooled temporary file (memory up to a few MB, then
-# disk). Pass 2 writes the transaction: a straight byte copy when every claim was kept (or the
-# transaction is not an 837, or could not be read as claims), otherwise the spooled bytes are
-# re-read and the CleanWriter drops the rejected claims. Because the decision for a whole
-# transaction is known before a byte of it is written, a transaction that turns out to be
-# malformed half-way is still passed through untouched, and the 277CA never reports a claim
-# that the clean 837 also carries. Every claim is counted exactly once: kept, rejected, or
-# passed through unevaluated.
+# Strategy: one path for every transaction. The reader (edi_cgt.x12.reader) hands over each
+# transaction as raw bytes, held whole (edi_cgt.x12.held; past a limit, in a temporary file),
+# and the claim index (edi_cgt.claims.index) finds its claims at C speed. Only the claims that
+# carry a policy trigger code are read and decided (every claim with `read_all`); the others are
+# counted and their bytes pass through unread: the policy guarantees that a claim without a
+# trigger code gets no finding (edi_cgt.policy.trigger_codes). A read claim that cannot be read
+# is passed through untouched and counted unevaluated, alone when the HL tree allows, else with
+# its transaction. The whole transaction is decided before a byte of it is written, so the clean
+# 837 and the 277CA always agree: a transaction with nothing rejected is copied as it came, one
+# with rejections is cut by byte ranges (edi_cgt.writers.clean837). Every claim is counted
+# exactly once: accepted (read or not), rejected, unevaluated, or syntax_rejected.
+#
+# Sinks (the 277CA writer, replay's collector) are told each 837 transaction that was read as
+# one: begin_transaction(info), then its claims in order, add(claim, decision) for a decided
+# one and add_unread(count, charges, billing provider) for a run of accepted claims not read,
+# then end_transaction(). They never see a claim that is then taken back.
 from __future__ import annotations
 
-import tempfile
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any, BinaryIO, Protocol
 
-from .claims.model import Claim
-from .claims.walker import EnvelopeContext, TransactionWalker
-from .claims.screen import quiet
-from .fastpath import TriggerScanner, layout, plan_units, provider_runs, read_hit_claims
+from .claims.grammar import kind_of
+from .claims.index import ClaimIndex, patterns
+from .claims.model import Claim, Provider, TransactionInfo
+from .claims.walker import ClaimReader, EnvelopeContext, Level
 from .policy.findings import Decision
 from .writers.clean837 import CleanWriter
 from .x12.envelope import Envelope, EnvelopeIssue
 from .x12.errors import TransactionError
-from .x12.reader import Segment, held_segments, iter_segments
+from .x12.held import HeldTransaction
+from .x12.reader import NEED_DATA, Piece, Reader, Segment, split_segments
+from .x12.values import sum_amounts
 
-__all__ = ["FilterStats", "ClaimSink", "run_filter", "SPOOL_MEMORY"]
+__all__ = ["FilterOptions", "FilterStats", "Sink", "Decide", "run_filter", "read_claims", "decide_claims", "HOLD_MEMORY"]
 
-SPOOL_MEMORY = 4 << 20  # bytes of one transaction kept in memory before spilling to disk
-FAST_LIMIT = 4 << 20  # transactions up to this size are scanned whole by the fast path
-_ENVELOPE_IDS = frozenset({"ISA", "GS", "GE", "IEA"})
-_ENVELOPE_FIRST = frozenset({b"I", b"G", b"S", b"T"})  # first bytes of ISA/IEA, GS/GE, ST/SE, TA1
+HOLD_MEMORY = 4 << 20  # bytes of one transaction held in memory before it spills to disk
 
 
-class ClaimSink(Protocol):
-    """Receives every decided claim (the 277CA writer, replay summaries)."""
+class Decide(Protocol):
+    """claim -> Decision, and the codes without which it finds nothing about a claim
+    (edi_cgt.decider.Decider); None when there is no such set: every claim is then read."""
+
+    trigger_codes: frozenset[str] | None
+
+    def __call__(self, claim: Claim) -> Decision: ...
+
+
+class Sink(Protocol):
+    """Receives the claims of each 837 transaction, in order (see the module comment)."""
+
+    def begin_transaction(self, info: TransactionInfo) -> None: ...
 
     def add(self, claim: Claim, decision: Decision) -> None: ...
 
-    def discard_transaction(self) -> None:
-        """Forget the claims added since the current transaction began (it is passed through)."""
+    def add_unread(self, claims: int, charges: Decimal, billing_provider: Provider | None) -> None: ...
 
-    # Optional: add_unread(transaction, transaction_index, billing_provider, claims, charges)
-    # accounts for accepted claims in a row that the fast path did not read one by one
-    # (billing_provider None: a whole transaction in which nothing is rejected). A sink without
-    # it keeps the fast path from cutting rejected claims out of a transaction unread.
+    def end_transaction(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class FilterOptions:
+    read_all: bool = False  # read and decide every claim, not only those with a trigger code
+    strict: bool = False  # a claim or transaction that cannot be read is fatal (TransactionError)
+    hold_memory: int = HOLD_MEMORY
+    # Transactions (1-based ST ordinals in the input) that failed full syntax validation
+    # (edi_cgt.validation): left out of the clean 837 whole, their claims syntax_rejected.
+    syntax_rejected: frozenset[int] = frozenset()
 
 
 @dataclass
 class FilterStats:
     """Counts for one input: every claim is in exactly one of accepted, rejected, unevaluated
-    (passed through unread) and syntax_rejected."""
+    and syntax_rejected."""
 
     source: str = ""
     bytes_in: int = 0
     transactions: int = 0
     transactions_passed_through: int = 0
     claims_in: int = 0
+    claims_read: int = 0  # of claims_in, read and decided one by one
     accepted: int = 0
     rejected: int = 0
     unevaluated: int = 0
-    syntax_rejected: int = 0  # claims of transactions that failed --validate (in the 999)
+    syntax_rejected: int = 0
     charges_in: Decimal = Decimal(0)
     charges_rejected: Decimal = Decimal(0)
-    warnings: int = 0
+    warnings: int = 0  # findings that do not reject, over all claims
+    claims_warned: int = 0  # claims with at least one warning
     envelope_issues: int = 0
-    fast_transactions: int = 0  # copied through by the fast path
     seconds: float = 0.0
     by_rule: dict[str, int] = field(default_factory=dict)  # rejected claims per error rule
 
@@ -77,10 +99,13 @@ class FilterStats:
         return {
             "file": self.source,
             "claims_in": self.claims_in,
+            "claims_read": self.claims_read,
             "accepted": self.accepted,
             "rejected": self.rejected,
             "unevaluated": self.unevaluated,
             "syntax_rejected": self.syntax_rejected,
+            "warnings": self.warnings,
+            "claims_warned": self.claims_warned,
             "transactions": self.transactions,
             "transactions_passed_through": self.transactions_passed_through,
             "charges_in": str(self.charges_in),
@@ -94,471 +119,590 @@ class FilterStats:
 def run_filter(
     chunks: Iterable[bytes],
     *,
-    out: BinaryIO,
-    decide: Callable[[Claim], Decision],
-    sinks: Sequence[ClaimSink] = (),
+    out: BinaryIO | None,
+    decide: Decide,
+    sinks: Iterable[Sink] = (),
     where: str = "",
     on_event: Callable[..., None] | None = None,
-    fast: bool = True,
-    syntax_rejected: frozenset[int] = frozenset(),
+    options: FilterOptions = FilterOptions(),
 ) -> FilterStats:
-    """Filter one input. `on_event(name, **fields)` receives log events (no PHI in fields).
+    """Filter one input: the clean 837 to `out` (None: nothing written), each 837 transaction's
+    claims to `sinks`, log events to `on_event(name, **fields)` (fields carry no PHI).
 
-    With `fast` (and a `decide` that carries `trigger_codes`, like edi_cgt.decider.Decider),
-    transactions up to FAST_LIMIT bytes are first scanned as bytes (edi_cgt.fastpath); one
-    that cannot lose a claim is copied through without being read claim by claim. The clean
-    837, the 277CA and the counts are the same either way, and SE01/SE02 and HL numbering are
-    checked either way. What the fast path does not check in a transaction that carries no
-    policy code is segment grammar (unknown segments, missing elements, order): such a
-    transaction is copied as it came, which is also what the slow path does with a transaction
-    it cannot read, but without the `transaction_passed_through` event. `sinks` do not see the
-    claims of a transaction copied whole (all of them are accepted). A sink with
-    `needs_every_claim = True` turns the fast path off (277CA --ack-all, per-claim reports).
-
-    `syntax_rejected` holds the indexes (1-based, counting ST segments in the input) of
-    transactions that failed full syntax validation (edi_cgt.validation): they are left out of
-    the clean 837 whole, their claims counted as `syntax_rejected` (the 999 reports them)."""
-    run = _Run(out, decide, sinks, where, on_event, fast, syntax_rejected)
-    return run.filter(chunks)
+    Raises X12SyntaxError when the input cannot be cut into segments at all, and
+    TransactionError (with options.strict) at the first claim that cannot be read."""
+    return _Run(out, decide, tuple(sinks), where, on_event, options).filter(chunks)
 
 
+def decide_claims(
+    chunks: Iterable[bytes],
+    *,
+    decide: Decide,
+    where: str = "",
+    on_event: Callable[..., None] | None = None,
+    stats: FilterStats | None = None,
+) -> Iterator[tuple[Claim, Decision]]:
+    """Every claim of every 837 transaction with its Decision, in input order, read as the
+    filter reads them with read_all (nothing is written). A claim or transaction that cannot be
+    read is skipped with an event (`claim_passed_through`, `transaction_passed_through`,
+    `transaction_not_supported`) and counted in `stats` as unevaluated. Raises X12SyntaxError
+    when the input cannot be cut into segments at all."""
+    got: list[tuple[Claim, Decision]] = []
+    run = _Run(None, decide, (_Collect(got),), where, on_event, FilterOptions(read_all=True))
+    if stats is not None:
+        stats.source = where
+        run.stats = stats
+    for _ in run.steps(chunks):
+        yield from got
+        got.clear()
+    yield from got
+
+
+def read_claims(
+    chunks: Iterable[bytes],
+    *,
+    where: str = "",
+    on_event: Callable[..., None] | None = None,
+    stats: FilterStats | None = None,
+) -> Iterator[Claim]:
+    """Every claim of every 837 transaction, in input order: decide_claims without a policy."""
+    for claim, _ in decide_claims(chunks, decide=_NO_POLICY, where=where, on_event=on_event, stats=stats):
+        yield claim
+
+
+class _NoPolicy:
+    """A Decide that finds nothing (`edi-cgt claims`)."""
+
+    trigger_codes: frozenset[str] = frozenset()
+
+    def __call__(self, claim: Claim) -> Decision:
+        return Decision(claim.claim_id, ())
+
+
+_NO_POLICY = _NoPolicy()
+
+
+class _Collect:
+    """A Sink that keeps the decided claims."""
+
+    def __init__(self, into: list[tuple[Claim, Decision]]) -> None:
+        self._into = into
+
+    def begin_transaction(self, info: TransactionInfo) -> None:
+        pass
+
+    def add(self, claim: Claim, decision: Decision) -> None:
+        self._into.append((claim, decision))
+
+    def add_unread(self, claims: int, charges: Decimal, billing_provider: Provider | None) -> None:
+        pass
+
+    def end_transaction(self) -> None:
+        pass
+
+
+# -- one run ----------------------------------------------------------------------------------
 class _Run:
-    """The state of one filter run: envelope, writer, counters and the claim numbering."""
+    """The state of one filter run: reader, envelope, writer, counters."""
 
-    def __init__(self, out: BinaryIO, decide: Callable[[Claim], Decision], sinks: Sequence[ClaimSink], where: str,
-                 on_event: Callable[..., None] | None, fast: bool,
-                 syntax_rejected: frozenset[int] = frozenset()) -> None:
+    def __init__(self, out: BinaryIO | None, decide: Decide, sinks: tuple[Sink, ...], where: str,
+                 on_event: Callable[..., None] | None, options: FilterOptions) -> None:
         self.decide = decide
-        self.syntax_rejected = syntax_rejected
+        codes = decide.trigger_codes
+        if codes is None:
+            options = replace(options, read_all=True)
+        self.codes = frozenset(codes or ())
         self.sinks = sinks
         self.where = where
         self.emit = on_event or (lambda *a, **k: None)
+        self.options = options
         self.stats = FilterStats(source=where)
         self.env = Envelope()
         self.writer = CleanWriter(out)
-        self.claims_before = 0  # CLM segments before the current transaction
-        if any(getattr(sink, "needs_every_claim", False) for sink in sinks):
-            fast = False
-        codes = getattr(decide, "trigger_codes", None) if fast else None
-        self.scanner = TriggerScanner(codes) if codes is not None else None
+        self.reader = Reader(where=where)
+        self.claims_before = 0  # CLM segments of 837 transactions before the current one
 
-    def note(self, issues: list[EnvelopeIssue]) -> None:
+    def filter(self, chunks: Iterable[bytes]) -> FilterStats:
+        for _ in self.steps(chunks):
+            pass
+        return self.stats
+
+    def steps(self, chunks: Iterable[bytes]) -> Iterator[None]:
+        """Run, pausing after each transaction (so read_claims can hand claims out as it goes)."""
+        t0 = time.perf_counter()
+        self._chunks = iter(chunks)
+        reader = self.reader
+        while True:
+            seg = reader.maybe_extract_segment()
+            if seg is NEED_DATA:
+                self._pull()
+                continue
+            if seg is None:
+                break
+            self._note(self.env.feed(seg))  # type: ignore[arg-type]
+            if seg.data and seg.id == "ST":  # type: ignore[union-attr]
+                self._transaction(seg)  # type: ignore[arg-type]
+                self.stats.seconds = time.perf_counter() - t0
+                yield
+            else:
+                self.writer.envelope(seg)  # type: ignore[arg-type]
+        self._note(self.env.finish())
+        self.writer.finish()
+        self.stats.seconds = time.perf_counter() - t0
+
+    def _pull(self) -> None:
+        chunk = next(self._chunks, None)
+        if chunk is None:
+            self.reader.feed_eof()
+        else:
+            self.stats.bytes_in += len(chunk)
+            self.reader.feed(chunk)
+
+    def _note(self, issues: list[EnvelopeIssue]) -> None:
         for issue in issues:
             self.stats.envelope_issues += 1
             self.emit("envelope_issue", file=self.where, segment=issue.segment_number, problem=issue.problem)
 
-    def filter(self, chunks: Iterable[bytes]) -> FilterStats:
-        t0 = time.perf_counter()
-        counted = _CountingChunks(chunks)
-        self._loop(iter_segments(counted, where=self.where))
-        self.note(self.env.finish())
-        self.writer.finish()
-        self.stats.bytes_in = counted.total
-        self.stats.seconds = time.perf_counter() - t0
-        return self.stats
-
-    def _loop(self, segments: Iterator[Segment], pending: Segment | None = None) -> None:
-        """Route every segment: envelope segments to the writer, transactions to a path."""
-        while True:
-            seg = pending if pending is not None else next(segments, None)
-            pending = None
-            if seg is None:
-                return
-            self.note(self.env.feed(seg))
-            if seg.data and seg.id == "ST":
-                if self.env.transaction_index in self.syntax_rejected:
-                    pending = self.drop_transaction(seg, segments)
-                    continue
-                if self.scanner is not None:
-                    taken = segments.send(("through_se", FAST_LIMIT))  # type: ignore[attr-defined]
-                    if taken is not None:
-                        self.fast_transaction(seg, taken)
-                        continue
-                pending = self.transaction(seg, segments)
-                continue
-            self.writer.envelope(seg)
-
-    def drop_transaction(self, st: Segment, segments: Iterator[Segment]) -> Segment | None:
-        """Leave out a transaction that failed syntax validation, counting its claims."""
-        claims = 0
-        seg: Segment | None = st
-        while seg is not None and not (seg.data[:2] == b"SE" and seg.id == "SE"):
-            seg = next(segments, None)
-            if seg is None:
-                break
-            self.note(self.env.feed(seg))
-            if seg.data and seg.id in _ENVELOPE_IDS:
-                break
-            if seg.data[:3] == b"CLM" and seg.id == "CLM":
-                claims += 1
-        self.stats.transactions += 1
-        self.stats.claims_in += claims
-        self.stats.syntax_rejected += claims
-        self.claims_before += claims
-        self.writer.drop_transaction()
-        self.emit("transaction_rejected_syntax", file=self.where, transaction=st.get(2), segment=st.number,
-                  claims=claims)
-        return seg if seg is not None and seg.data and seg.id in _ENVELOPE_IDS else None
-
-    def fast_transaction(self, st: Segment, taken: tuple[bytes, int]) -> None:
-        """Copy the transaction through if it cannot lose a claim; else run the slow path on it."""
-        rest, skipped = taken
-        data = st.raw + rest
-        se = _last_segment(rest, st, skipped)
-
-        def slow(in_memory: "tuple[bytes, Any, Any] | None" = None) -> None:
-            # Read the held bytes segment by segment; whatever follows an early end of the
-            # transaction (an envelope segment where SE should be) goes through the main loop.
-            segments = iter_segments([rest], where=self.where, delimiters=st.delimiters, first_number=st.number + 1)
-            self._loop(segments, self.transaction(st, segments, in_memory))
-
-        if se.get(1) != str(skipped + 1) or se.get(2) != st.get(2):
-            # A wrong count or control number, or an SE that belongs to another ST: the slow
-            # path reads it (and reports it) exactly as it would without the fast path.
-            slow()
+    # -- a transaction ------------------------------------------------------------------------
+    def _transaction(self, st: Segment) -> None:
+        env, stats = self.env, self.stats
+        is_837 = st.get(1) == "837"
+        version, kind = kind_of(st.get(3), env.gs.get(8) if env.gs is not None else "")
+        t = _Transaction(self, st)
+        t.receive()
+        stats.transactions += 1
+        if env.transaction_index in self.options.syntax_rejected:
+            stats.claims_in += t.index.claims if is_837 else 0
+            stats.syntax_rejected += t.index.claims if is_837 else 0
+            self.claims_before += t.index.claims if is_837 else 0
+            self.writer.drop_transaction()
+            self.emit("transaction_rejected_syntax", file=self.where, transaction=st.get(2), segment=st.number,
+                      claims=t.index.claims if is_837 else 0)
+            t.held.close()
             return
-        if st.get(1) != "837":
-            self.stats.transactions += 1
-            self.note(self.env.skip_transaction(se, skipped + 1))
-            self.emit("transaction_not_837", file=self.where, transaction=st.get(2), set_id=st.get(1))
-            self.writer.copy_transaction([data])
-            return
-        scan = self.scanner.scan(data, st.delimiters)
-        if scan is not None and self.env.isa is not None and len(scan.hits) > max(4, scan.claims // 8):
-            # Policy codes on many claims: a rejection is likely, and reading each hit claim
-            # alone would only come before the whole walk. Walk it now.
-            lay = layout(data, st.delimiters)
-            if lay is not None and self.walk_held(st, se, skipped, data, scan, lay):
-                return
-            slow(in_memory=(data, scan, lay) if lay is not None else None)
-            return
-        if scan is not None and self.env.isa is not None:
-            context = dict(st_number=st.number, delimiters=st.delimiters,
-                           envelope=EnvelopeContext(self.env.isa, self.env.gs),
-                           transaction_index=self.env.transaction_index, claims_before=self.claims_before)
-            lay = layout(data, st.delimiters) if scan.hits else None
-            hits = {} if not scan.hits else read_hit_claims(data, scan, lay, **context) if lay is not None else None
-            if hits is not None:
-                decisions = {k: self.decide(c) for k, c in hits.items()}
-                if not any(d.rejected for d in decisions.values()):
-                    self.stats.transactions += 1
-                    self.stats.claims_in += scan.claims
-                    self.stats.accepted += scan.claims
-                    self.stats.charges_in += scan.charges
-                    self.stats.warnings += sum(len(d.warnings) for d in decisions.values())
-                    self.stats.fast_transactions += 1
-                    self.tell_sinks_unread(st, data, scan)
-                    self.note(self.env.skip_transaction(se, skipped + 1))
-                    self.writer.copy_transaction([data])
-                    self.claims_before += scan.claims
-                    return
-                if self.cut_transaction(st, se, skipped, data, scan, lay, hits, decisions, context):
-                    return
-                # The walker might have something to say about this transaction: walk it whole
-                # (from memory) as the slow path does, so that an unreadable one is still passed
-                # through untouched; then drop the rejected claims by byte ranges.
-                slow(in_memory=(data, scan, lay))
-                return
-        # Something here is unusual: decide it claim by claim.
-        slow()
-
-    def decided(self, claim: Claim, keep: bytearray, tally: FilterStats, events: list[dict[str, Any]],
-                st: Segment) -> None:
-        """Decide one claim read in full: its keep flag, its counts, the sinks."""
-        decision = self.decide(claim)
-        keep.append(0 if decision.rejected else 1)
-        _tally(tally, events, claim, decision, st)
-        for sink in self.sinks:
-            sink.add(claim, decision)
-
-    def tell_sinks_unread(self, st: Segment, data: bytes, scan: Any) -> None:
-        """Tell the sinks that this transaction's claims were all accepted unread, as the slow
-        path would by adding each: the 277CA writer follows the input's interchanges and groups
-        by the transactions it is told about. The transaction is read up to the end of its first
-        claim for that; if the walker refuses it before then, the slow path would not have
-        added a claim either, and the sinks are not told."""
-        if not scan.claims or not self.sinks:
-            return
-        walker = TransactionWalker(EnvelopeContext(self.env.isa, self.env.gs),
-                                   transaction_index=self.env.transaction_index)
-        try:
-            for seg in iter_segments([data], where=self.where, delimiters=st.delimiters, first_number=st.number):
-                if walker.feed(seg) is not None:
-                    break
+        if not is_837:
+            if t.problem is not None:
+                self._pass_through(t, t.problem, claims=0)
             else:
-                return
-        except TransactionError:
-            return
-        if walker.info is None:
-            return
-        for sink in self.sinks:
-            add_unread = getattr(sink, "add_unread", None)
-            if add_unread is not None:
-                add_unread(walker.info, self.env.transaction_index, None, scan.claims, scan.charges)
-
-    def walk_held(self, st: Segment, se: Segment, skipped: int, data: bytes, scan: Any, lay: Any) -> bool:
-        """Read every claim of a held transaction that the screen calls quiet: the walker
-        without its per-segment checks, no spool, rejected claims dropped by byte ranges.
-        False (nothing done) when the screen is unsure."""
-        if not quiet(data, st.delimiters):
-            return False
-        planned = plan_units(data, scan, lay, st.delimiters, st.number)
-        if planned is None or planned[1] != scan.claims:
-            return False
-        walker = TransactionWalker(EnvelopeContext(self.env.isa, self.env.gs),
-                                   transaction_index=self.env.transaction_index,
-                                   claim_index_start=self.claims_before, screened=True)
-        keep = bytearray()
-        tally = FilterStats()
-        events: list[dict[str, Any]] = []
-        try:
-            for seg in held_segments(data, st.delimiters, st.number, self.where):
-                claim = walker.feed(seg)
-                if claim is not None:
-                    self.decided(claim, keep, tally, events, st)
-            readable = len(keep) == scan.claims  # the byte scan and the walker agree
-        except TransactionError:
-            readable = False
-        if not readable:  # the screen promises neither happens; if one does, walk
-            if keep:
-                for sink in self.sinks:
-                    sink.discard_transaction()
-            return False
-        self.stats.transactions += 1
-        self.stats.fast_transactions += 1
-        _commit(self.stats, tally, events, self.emit, self.where)
-        self.note(self.env.skip_transaction(se, skipped + 1))
-        if all(keep):
-            self.writer.copy_transaction([data])
-        else:
-            self.writer.transaction_units(planned[0], keep)
-        self.claims_before += scan.claims
-        return True
-
-    def cut_transaction(self, st: Segment, se: Segment, skipped: int, data: bytes, scan: Any, lay: Any,
-                        hits: dict[int, Claim], decisions: dict[int, Decision], context: dict[str, Any]) -> bool:
-        """Drop the rejected claims among `hits` by byte ranges, without reading the others, when
-        the screen (edi_cgt.claims.screen) shows the walker would read the whole transaction
-        without a word: then the outcome is the slow path's. False (nothing done) otherwise."""
-        if not all(hasattr(sink, "add_unread") for sink in self.sinks):
-            return False
-        if not quiet(data, st.delimiters) or len(scan.clm_charges) != scan.claims:
-            return False
-        planned = plan_units(data, scan, lay, st.delimiters, st.number)
-        if planned is None or planned[1] != scan.claims:
-            return False
-        runs = provider_runs(data, scan, lay, st_number=st.number, delimiters=st.delimiters,
-                             envelope=context["envelope"])
-        if runs is None:
-            return False
-        keep = bytearray(b"\x01" * scan.claims)
-        tally = FilterStats()
-        events: list[dict[str, Any]] = []
-        info = next(iter(hits.values())).transaction
-        index = context["transaction_index"]
-        charges = scan.clm_charges
-        for first, end, provider in runs:
-            k = first  # claims k.. up to the next hit (or the run's end) were not read
-            for h in [*sorted(x for x in hits if first <= x < end), end]:
-                if h > k:
-                    unread = sum(charges[k:h], Decimal(0))
-                    tally.claims_in += h - k
-                    tally.accepted += h - k
-                    tally.charges_in += unread
-                    for sink in self.sinks:
-                        sink.add_unread(info, index, provider, h - k, unread)  # type: ignore[attr-defined]
-                if h == end:
-                    break
-                claim, decision = hits[h], decisions[h]
-                keep[h] = 0 if decision.rejected else 1
-                _tally(tally, events, claim, decision, st)
-                for sink in self.sinks:
-                    sink.add(claim, decision)
-                k = h + 1
-        self.stats.transactions += 1
-        self.stats.fast_transactions += 1
-        _commit(self.stats, tally, events, self.emit, self.where)
-        self.note(self.env.skip_transaction(se, skipped + 1))
-        self.writer.transaction_units(planned[0], keep)
-        self.claims_before += scan.claims
-        return True
-
-    def transaction(self, st: Segment, segments: Iterator[Segment],
-                    in_memory: "tuple[bytes, Any, Any] | None" = None) -> Segment | None:
-        """Pass 1 and pass 2 for the transaction that starts at `st`. Returns the segment that
-        ended it without an SE (an envelope segment to handle next), if any.
-
-        `in_memory` is (bytes of the whole transaction, its TransactionScan, its Layout) when the
-        fast path already holds it: then pass 2 drops rejected claims by byte ranges
-        (edi_cgt.fastpath.plan_units) instead of re-reading segments."""
-        self.stats.transactions += 1
-        is_837 = st.get(1) == "837" and self.env.isa is not None
-        walker = TransactionWalker(EnvelopeContext(self.env.isa, self.env.gs),
-                                   transaction_index=self.env.transaction_index,
-                                   claim_index_start=self.claims_before) if is_837 else None
-        spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY)
-        keep = bytearray()
-        tally = FilterStats()  # this transaction's counts, merged into `stats` once SE confirms it
-        rejected_events: list[dict[str, Any]] = []
-        error: TransactionError | None = None
-        clm_count = 0
-        leftover: Segment | None = None
-        seg: Segment | None = st
-        parts: list[bytes] = []  # raw bytes, written to the spool in batches
-        size = 0
-        env = self.env
-        while seg is not None:
-            raw = seg.raw
-            parts.append(raw)
-            size += len(raw)
-            if size >= 1 << 16:
-                spool.write(b"".join(parts))
-                parts.clear()
-                size = 0
-            data = seg.data
-            if walker is not None and data[:3] == b"CLM" and seg.id == "CLM":
-                clm_count += 1  # claims are counted in 837 transactions only
-            if walker is not None and error is None:
-                try:
-                    claim = walker.feed(seg)
-                    if walker.notices:
-                        self.note(walker.notices)
-                        walker.notices.clear()
-                except TransactionError as exc:
-                    error = exc
-                    claim = None
-                if claim is not None:
-                    self.decided(claim, keep, tally, rejected_events, st)
-            if data[:2] == b"SE" and seg.id == "SE":
-                break
-            seg = next(segments, None)
-            if seg is None:
-                error = error or TransactionError(
-                    f"input ends inside transaction {st.get(2)!r} (no SE): the file is truncated",
-                    segment_number=env.last_number,
-                )
-                break
-            if seg.data[:1] in _ENVELOPE_FIRST or not seg.data:
-                self.note(env.feed(seg))
-            else:
-                env.count_body(seg)  # an ordinary body segment: the envelope only counts it
-            if seg.data and seg.id in _ENVELOPE_IDS:
-                error = error or TransactionError(
-                    f"transaction {st.get(2)!r} has no SE before this {seg.id}", segment_number=seg.number
-                )
-                leftover = seg
-                break
-        if parts:
-            spool.write(b"".join(parts))
-        self.claims_before += clm_count
-
-        if walker is None or error is not None:
-            # Not an 837, or not readable as claims: pass it through untouched, count its claims.
-            if error is not None:
-                if walker is not None and tally.claims_in:
-                    for sink in self.sinks:
-                        sink.discard_transaction()
-                self.stats.transactions_passed_through += 1
-                self.stats.unevaluated += clm_count
-                self.stats.claims_in += clm_count
-                self.emit("transaction_passed_through", file=self.where, transaction=st.get(2),
-                          segment=error.segment_number, problem=error.problem, claims=clm_count)
-            elif st.get(1) != "837":
                 self.emit("transaction_not_837", file=self.where, transaction=st.get(2), set_id=st.get(1))
-            self.writer.copy_transaction(_replay(spool))
-            return leftover
+                self._copy(t)
+            return
+        self.claims_before += t.index.claims
+        stats.claims_in += t.index.claims
+        if kind is None:
+            stats.transactions_passed_through += 1
+            stats.unevaluated += t.index.claims
+            self.emit("transaction_not_supported", file=self.where, transaction=st.get(2), segment=st.number,
+                      version=version, claims=t.index.claims,
+                      problem=f"an 837 of version {version or '(none)'} is not read (005010X222/X223 only)")
+            self._fail_if_strict(f"837 transaction {st.get(2)!r} is version {version or '(none)'}, "
+                                 "not 005010X222/X223", st.number)
+            self._copy(t)
+            return
+        if t.problem is not None:
+            self._pass_through(t, t.problem, claims=t.index.claims)
+            return
+        t.decide_claims(kind, version)
 
-        _commit(self.stats, tally, rejected_events, self.emit, self.where)
-        if all(keep):
-            self.writer.copy_transaction(_replay(spool))
-            return leftover
-        units = None
-        if in_memory is not None and leftover is None:
-            data, scan, lay = in_memory
-            units = plan_units(data, scan, lay, st.delimiters, st.number)
-            if units is not None and units[1] != len(keep):
-                units = None  # the byte scan and the walker disagree on the claims: re-read
-        if units is not None:
-            spool.close()
-            self.stats.fast_transactions += 1
-            self.writer.transaction_units(units[0], keep)
+    def _copy(self, t: "_Transaction") -> None:
+        self.writer.copy_transaction(t.held.chunks())
+        t.held.close()
+
+    def _pass_through(self, t: "_Transaction", problem: tuple[int, str], *, claims: int, unread: int = 0) -> None:
+        """The transaction goes out untouched; `claims` of it unevaluated, `unread` accepted unread."""
+        stats = self.stats
+        stats.transactions_passed_through += 1
+        stats.unevaluated += claims
+        stats.accepted += unread
+        number, text = problem
+        self.emit("transaction_passed_through", file=self.where, transaction=t.st.get(2), segment=number,
+                  problem=text, claims=claims)
+        self._fail_if_strict(text, number)
+        self._copy(t)
+
+    def _fail_if_strict(self, problem: str, number: int) -> None:
+        if self.options.strict:
+            raise TransactionError(problem, segment_number=number, where=self.where)
+
+
+class _Transaction:
+    """One held transaction: its bytes, its index, and what was decided of its claims."""
+
+    def __init__(self, run: _Run, st: Segment) -> None:
+        self.run = run
+        self.st = st
+        self.d = st.delimiters
+        self.held = HeldTransaction(memory_limit=run.options.hold_memory)
+        self.index = ClaimIndex(self.d)
+        self.patterns = patterns(self.d, run.codes)
+        self.se: Segment | None = None
+        self.problem: tuple[int, str] | None = None  # why the transaction cannot be read (no SE)
+        self._number_at = (0, st.number)  # (offset, number of the segment starting there)
+
+    # -- receiving ----------------------------------------------------------------------------
+    def receive(self) -> None:
+        """Take the transaction's bytes from the reader (through the SE, or as far as it goes),
+        counting its claims and finding trigger codes piece by piece."""
+        run, held, index, p = self.run, self.held, self.index, self.patterns
+        reader = run.reader
+        held.append(self.st.raw)
+        index.segments = 1
+        eager = False  # locate pieces as they come (they may not stay in memory)
+        while True:
+            piece = reader.maybe_extract_transaction(run.options.hold_memory)
+            if piece is NEED_DATA:
+                run._pull()
+                continue
+            assert isinstance(piece, Piece)
+            base = held.append(piece.data)
+            index.segments += piece.segments
+            if piece.data:
+                index.census(piece.data, p)
+                index.find_triggers(piece.data, base, p)
+                eager = eager or held.spilled or piece.end == "more"
+                if eager:
+                    index.locate(piece.data, base, p)
+            if piece.end != "more":
+                break
+        if eager:
+            index.locate(self.st.raw, 0, p)  # (finds nothing: an ST holds no HL or CLM)
+            index.located = True
+        env = run.env
+        if piece.end == "SE":
+            data = piece.data
+            self.se = Segment(data[piece.se:piece.se_end], data[piece.se_end:], reader.number - 1, self.d)
+            index.se = base + piece.se
+            run._note(env.skip_transaction(self.se, index.segments))
         else:
-            again = iter_segments(_replay(spool), where=self.where, delimiters=st.delimiters, first_number=st.number)
-            self.writer.transaction(again, keep)
-        return leftover
+            env.count_segments(index.segments - 1, reader.number - 1)
+            if piece.end == "cut":
+                what, number = f"no SE before this {piece.stop}", reader.number
+            else:
+                what, number = "no SE: the input ends inside it (the file is truncated)", reader.number - 1
+            self.problem = (number, f"transaction {self.st.get(2)!r} has {what}")
+            index.se = held.size
+
+    def _locate(self) -> None:
+        """The structure of the index (kept in memory: every piece still is)."""
+        index = self.index
+        if not index.located:
+            for offset, chunk in _pieces(self.held):
+                index.locate(chunk, offset, self.patterns)
+            index.located = True
+        index.build_tree()
+
+    # -- deciding -----------------------------------------------------------------------------
+    def decide_claims(self, kind: str, version: str) -> None:
+        run, index, held, stats = self.run, self.index, self.held, self.run.stats
+        env = run.env
+        first_claim = run.claims_before - index.claims  # CLMs of the input before this transaction
+        context = EnvelopeContext(env.isa, env.gs, env.interchange_index, env.group_index)  # type: ignore[arg-type]
+        reader = ClaimReader(self.d, context, kind=kind, version=version, transaction_index=env.transaction_index)
+        header_end = self._header_end()
+        try:
+            info = reader.read_header(self._texts(0, header_end), self.st.number)
+        except TransactionError as exc:
+            self._notices(reader)
+            run._pass_through(self, (exc.segment_number or self.st.number, exc.problem), claims=index.claims)
+            return
+        wanted = self._wanted()
+        if not wanted:
+            self._notices(reader)
+            self._accept_unread(info)
+            return
+        if index.problem is not None:
+            self._notices(reader)
+            offset = index.problem[0]
+            text = index.problem_text(self.held.read(offset, self.held.find(self.d.segment, offset)))
+            unread = self._unread_runs(set(wanted))
+            run.stats.charges_in += sum((self._charges(a, b) for a, b in unread), Decimal(0))
+            run._pass_through(self, (self._number(offset), text), claims=len(wanted),
+                              unread=index.claims - len(wanted))
+            return
+        decisions = self._read(reader, wanted, first_claim)
+        self._notices(reader)
+        keep = bytearray(b"\x01") * index.claims
+        tally = _Tally()
+        for k, (claim, decision) in decisions.items():
+            if decision is None:
+                tally.unevaluated += 1
+            else:
+                tally.decided(claim, decision)
+                if decision.rejected:
+                    keep[k] = 0
+        unread = index.claims - len(decisions)
+        stats.accepted += unread
+        stats.claims_read += len(decisions) - tally.unevaluated
+        charges_unread = self._tell_sinks(info, decisions, keep)
+        tally.commit(stats, run, self.st, charges_unread)
+        if all(keep):
+            run._copy(self)
+        else:
+            assert self.se is not None
+            run.writer.cut_transaction(held, index, keep, self.se)
+            held.close()
+
+    def _wanted(self) -> list[int]:
+        """The claims to read, in order: every claim, or those with a trigger code or a CLM02
+        that is not a number. The index's structure is built when there are any."""
+        index, run = self.index, self.run
+        if not index.claims or (not run.options.read_all and not index.hits and index.charges_ok):
+            return []
+        self._locate()
+        if run.options.read_all:
+            return list(range(index.claims))
+        wanted = {k for k in map(index.claim_of, index.hits) if k is not None}
+        if not index.charges_ok:
+            wanted.update(self._odd_charges())
+        return sorted(wanted)
+
+    def _odd_charges(self) -> list[int]:
+        """Claims whose CLM02 is not a number (one number rule: x12.values)."""
+        index, p = self.index, self.patterns
+        odd = []
+        for k in range(index.claims):
+            start = index.clm[k]
+            data = self.held.read(start, self.held.find(self.d.segment, start) + 1)
+            m = p.clm02_first.match(data)
+            if m is not None and sum_amounts([m.group(1) or b""]) is None:
+                odd.append(k)
+        return odd
+
+    def _read(self, reader: ClaimReader, wanted: list[int], first_claim: int) -> "dict[int, tuple[Claim | None, Decision | None]]":
+        """Read and decide the wanted claims, each with the HL blocks above it; (None, None) for
+        one that cannot be read. (An HL block no claim hangs under holds nothing a claim needs:
+        it is never read.)"""
+        run, index = self.run, self.index
+        decide, emit, where = run.decide, run.emit, run.where
+        path: dict[int, tuple[int, Level | TransactionError]] = {}  # by level: the HL last read
+        out: dict[int, tuple[Claim | None, Decision | None]] = {}
+        for k in wanted:
+            try:
+                level = self._level(reader, index.claim_hl[k], path)
+                start, end = index.clm[k], index.claim_end(k)
+                claim = reader.read_claim(self._texts(start, end), self._number(start), level,
+                                          claim_index=first_claim + k + 1, st_number=self.st.number)
+            except TransactionError as exc:
+                number = exc.segment_number or self._number(index.clm[k])
+                emit("claim_passed_through", file=where, transaction=self.st.get(2), segment=number,
+                     claim_id=_claim_id(self, k), problem=exc.problem)
+                run._fail_if_strict(exc.problem, number)
+                out[k] = (None, None)
+                continue
+            out[k] = (claim, decide(claim))
+        return out
+
+    def _level(self, reader: ClaimReader, i: int, path: "dict[int, tuple[int, Level | TransactionError]]") -> Level:
+        """The Level of HL i, reading it (and the HLs above it) unless it is the last one read
+        of its level. Only that path is kept, whatever the size of the transaction."""
+        index = self.index
+        lv = index.level[i]
+        got = path.get(lv)
+        if got is None or got[0] != i:
+            p = index.parent[i]
+            try:
+                parent = self._level(reader, p, path) if p >= 0 else None
+                start = index.hl[i]
+                level: Level | TransactionError = reader.read_level(self._texts(start, index.block_end(i)),
+                                                                   self._number(start), parent)
+            except TransactionError as exc:
+                level = exc
+            got = path[lv] = (i, level)
+            for deeper in range(lv + 1, 3):
+                path.pop(deeper, None)
+        if isinstance(got[1], TransactionError):
+            raise got[1]
+        return got[1]
+
+    def _tell_sinks(self, info: TransactionInfo, decisions: "dict[int, tuple[Claim | None, Decision | None]]",
+                    keep: bytearray) -> Decimal:
+        """Tell the sinks this transaction's claims; returns the charges of the unread ones."""
+        index, sinks = self.index, self.run.sinks
+        unread_total = Decimal(0)
+        runs = self._unread_runs(decisions)
+        providers: dict[int, Provider | None] = {}
+        items: list[tuple[int, Any]] = []  # (first claim, what to tell)
+        for a, b in runs:
+            for a2, b2, top in self._by_billing_provider(a, b):
+                charges = self._charges(a2, b2)
+                unread_total += charges
+                if top not in providers:
+                    providers[top] = self._billing_provider(top)
+                items.append((a2, (b2 - a2, charges, providers[top])))
+        for j, (claim, decision) in decisions.items():
+            if decision is not None:
+                items.append((j, (claim, decision)))
+        items.sort(key=lambda item: item[0])
+        for sink in sinks:
+            sink.begin_transaction(info)
+            for _, what in items:
+                if len(what) == 2:
+                    sink.add(*what)
+                else:
+                    sink.add_unread(*what)
+            sink.end_transaction()
+        return unread_total
+
+    def _accept_unread(self, info: TransactionInfo) -> None:
+        """A transaction none of whose claims is read: accepted, copied as it came."""
+        run, index = self.run, self.index
+        run.stats.accepted += index.claims
+        run.stats.charges_in += index.charges
+        for sink in run.sinks:
+            sink.begin_transaction(info)
+            if index.claims:
+                sink.add_unread(index.claims, index.charges, None)
+            sink.end_transaction()
+        run._copy(self)
+
+    # -- helpers ------------------------------------------------------------------------------
+    def _unread_runs(self, read: "Iterable[int]") -> list[tuple[int, int]]:
+        """(first, end) of each run of claims not in `read`."""
+        runs: list[tuple[int, int]] = []
+        k = 0
+        for j in sorted(read):
+            if j > k:
+                runs.append((k, j))
+            k = j + 1
+        if k < self.index.claims:
+            runs.append((k, self.index.claims))
+        return runs
+
+    def _by_billing_provider(self, a: int, b: int) -> Iterator[tuple[int, int, int]]:
+        """Claims a..b-1 split where their billing-provider HL (level 20) changes:
+        (first, end, that HL's index)."""
+        index = self.index
+        start, top = a, self._top(a)
+        for k in range(a + 1, b):
+            t = self._top(k)
+            if t != top:
+                yield start, k, top
+                start, top = k, t
+        yield start, b, top
+
+    def _top(self, k: int) -> int:
+        i = self.index.claim_hl[k]
+        parent = self.index.parent
+        while parent[i] >= 0:
+            i = parent[i]
+        return i
+
+    def _billing_provider(self, i: int) -> Provider | None:
+        """The 2010AA billing provider of level-20 HL i (None when it cannot be read)."""
+        index = self.index
+        reader = ClaimReader(self.d, EnvelopeContext(self.run.env.isa, None), kind="P", version="",  # type: ignore[arg-type]
+                             transaction_index=0)
+        try:
+            start = index.hl[i]
+            return reader.read_level(self._texts(start, index.block_end(i)), 0, None).billing_provider
+        except TransactionError:
+            return None
+
+    def _charges(self, a: int, b: int) -> Decimal:
+        """The sum of CLM02 of claims a..b-1 (all numbers: odd ones are read)."""
+        index = self.index
+        data = self.held.read(index.clm[a], index.claim_end(b - 1))
+        values = self.patterns.clm02.findall(data)
+        first = self.patterns.clm02_first.match(data)
+        if first is not None:
+            values.append(first.group(1) or b"")
+        return sum_amounts(values) or Decimal(0)
+
+    def _header_end(self) -> int:
+        """Where the header (ST up to the first HL) ends."""
+        index, p = self.index, self.patterns
+        if index.located:
+            return index.hl[0] if len(index.hl) else index.se
+        for offset, chunk in _pieces(self.held):  # in memory: pieces of whole segments
+            m = p.hl_first.match(chunk) if offset else None
+            if m is not None:
+                return offset
+            m = p.hl.search(chunk)
+            if m is not None:
+                return offset + m.start(1)
+        return index.se
+
+    def _texts(self, start: int, end: int) -> list[str]:
+        """The texts of the whole segments from `start` to `end`."""
+        data = self.held.read(start, end)
+        return [part.decode("latin-1") for part in split_segments(data, self.d)]
+
+    def _number(self, offset: int) -> int:
+        """The number of the segment that starts at `offset` (offsets are asked in order)."""
+        at, number = self._number_at
+        if offset < at:
+            at, number = 0, self.st.number
+        number += self.held.count(self.d.segment, at, offset)
+        self._number_at = (offset, number)
+        return number
+
+    def _notices(self, reader: ClaimReader) -> None:
+        self.run._note(reader.notices)
+        reader.notices.clear()
+
+
+def _claim_id(t: _Transaction, k: int) -> str:
+    """CLM01 of claim k, cut for a log line (a valid one has at most 38 characters)."""
+    start = t.index.clm[k]
+    data = t.held.read(start, min(t.held.find(t.d.segment, start), start + 200))
+    parts = data.split(t.d.element)
+    value = parts[1].decode("latin-1") if len(parts) > 1 else ""
+    return value if len(value) <= 80 else value[:80] + "..."
+
+
+def _pieces(held: HeldTransaction) -> Iterator[tuple[int, bytes]]:
+    offset = 0
+    for chunk in held.chunks():
+        yield offset, chunk
+        offset += len(chunk)
+
+
+class _Tally:
+    """One transaction's decided claims, merged into the run's counts once it is settled."""
+
+    def __init__(self) -> None:
+        self.unevaluated = 0
+        self.accepted = self.rejected = self.warnings = self.warned = 0
+        self.charges = Decimal(0)
+        self.charges_rejected = Decimal(0)
+        self.by_rule: dict[str, int] = {}
+        self.events: list[tuple[str, Claim, Decision]] = []
+
+    def decided(self, claim: Claim, decision: Decision) -> None:
+        self.charges += claim.total_charge
+        warnings = decision.warnings
+        if warnings:
+            self.warnings += len(warnings)
+            self.warned += 1
+        if decision.rejected:
+            self.rejected += 1
+            self.charges_rejected += claim.total_charge
+            for rule in {f.rule_id for f in decision.errors}:
+                self.by_rule[rule] = self.by_rule.get(rule, 0) + 1
+            self.events.append(("claim_rejected", claim, decision))
+        else:
+            self.accepted += 1
+        if warnings:
+            self.events.append(("claim_warning", claim, decision))
+
+    def commit(self, stats: FilterStats, run: _Run, st: Segment, charges_unread: Decimal) -> None:
+        stats.accepted += self.accepted
+        stats.rejected += self.rejected
+        stats.unevaluated += self.unevaluated
+        stats.warnings += self.warnings
+        stats.claims_warned += self.warned
+        stats.charges_in += self.charges + charges_unread
+        stats.charges_rejected += self.charges_rejected
+        for rule, n in self.by_rule.items():
+            stats.by_rule[rule] = stats.by_rule.get(rule, 0) + n
+        for name, claim, decision in self.events:
+            findings = decision.errors if name == "claim_rejected" else decision.warnings
+            run.emit(name, file=run.where, claim_id=_short(claim.claim_id), rules=[f.rule_id for f in findings],
+                     reasons=[f.message for f in findings], transaction=st.get(2),
+                     segment=claim.location.segment_number if claim.location else None,
+                     charge=str(claim.total_charge))
 
 
 def _short(value: str, limit: int = 80) -> str:
     """A value cut for a log line (CLM01 is at most 38 characters in a valid 837)."""
     return value if len(value) <= limit else value[:limit] + "..."
-
-
-def _replay(spool: Any) -> Iterator[bytes]:
-    """The spooled transaction's bytes again (the spool is closed at the end)."""
-    spool.seek(0)
-    try:
-        while True:
-            chunk = spool.read(1 << 20)
-            if not chunk:
-                break
-            yield chunk
-    finally:
-        spool.close()
-
-
-def _last_segment(rest: bytes, st: Segment, skipped: int) -> Segment:
-    """The SE segment at the end of a transaction's raw bytes (after ST)."""
-    d = st.delimiters
-    body = rest.rstrip(b" \t\r\n")
-    end = len(body) - 1 if body.endswith(d.segment) else len(body)
-    start = rest.rfind(d.segment, 0, end) + 1
-    while start < end and rest[start] in b" \t\r\n":
-        start += 1
-    return Segment(rest[start:end], rest[end:], st.number + skipped, d)
-
-
-def _commit(stats: FilterStats, tally: FilterStats, events: list[dict[str, Any]], emit: Callable[..., None],
-            where: str) -> None:
-    """Merge one transaction's counts into the input's and log its rejected claims."""
-    for name in ("claims_in", "accepted", "rejected", "charges_in", "charges_rejected", "warnings"):
-        setattr(stats, name, getattr(stats, name) + getattr(tally, name))
-    for rule, n in tally.by_rule.items():
-        stats.by_rule[rule] = stats.by_rule.get(rule, 0) + n
-    for event in events:
-        emit("claim_rejected", file=where, **event)
-
-
-def _tally(t: FilterStats, events: list[dict[str, Any]], claim: Claim, decision: Decision, st: Segment) -> None:
-    t.claims_in += 1
-    t.charges_in += claim.total_charge
-    t.warnings += len(decision.warnings)
-    if decision.rejected:
-        t.rejected += 1
-        t.charges_rejected += claim.total_charge
-        for rule in {f.rule_id for f in decision.errors}:
-            t.by_rule[rule] = t.by_rule.get(rule, 0) + 1
-        events.append({
-            "claim_id": _short(claim.claim_id),
-            "rules": [f.rule_id for f in decision.errors],
-            "transaction": st.get(2),
-            "segment": claim.location.segment_number if claim.location else None,
-            "charge": str(claim.total_charge),
-        })
-    else:
-        t.accepted += 1
-
-
-class _CountingChunks:
-    """Wrap a chunk iterable and count its bytes."""
-
-    def __init__(self, chunks: Iterable[bytes]) -> None:
-        self._it = iter(chunks)
-        self.total = 0
-
-    def __iter__(self) -> "_CountingChunks":
-        return self
-
-    def __next__(self) -> bytes:
-        chunk = next(self._it)
-        self.total += len(chunk)
-        return chunk

@@ -42,7 +42,7 @@ from . import __version__
 from .claims.model import Claim
 from .decider import DeciderConfig, make_decider
 from .io import InputError, read_chunks
-from .pipeline import run_filter
+from .pipeline import FilterOptions, run_filter
 from .policy.findings import Decision
 from .writers.ack277 import AckWriter
 from .writers.report import REJECTION_FIELDS, ROW_FIELDS
@@ -236,14 +236,9 @@ def _therapy_codes(config: ReplayConfig) -> frozenset[str] | None:
 # -- the claim collector -------------------------------------------------------------------
 @dataclass(slots=True)
 class Collector:
-    """A ClaimSink that keeps a row per rejected claim and counts rejected claims and their
-    charges per rule, therapy, payer and month of service. Rows of a transaction that is then
-    passed through are dropped.
-
-    Only rejections are counted: the pipeline's fast path copies a transaction in which nothing
-    is rejected without showing its claims to the sinks, so accepted claims are counted in the
-    totals (FilterStats) only. Every rejected claim reaches the sinks.
-    """
+    """A pipeline Sink that keeps a row per rejected claim and counts rejected claims and their
+    charges per rule, therapy, payer and month of service. Accepted claims (most of them never
+    read one by one) are counted in the totals (FilterStats) only."""
 
     therapy_codes: frozenset[str] | None = None
     by_rule: dict[str, list] = field(default_factory=dict)
@@ -252,27 +247,19 @@ class Collector:
     by_month: dict[str, list] = field(default_factory=dict)
     rejections: list[dict[str, Any]] = field(default_factory=list)
     pending: list[tuple[tuple[str, ...], str, str, Decimal, dict[str, Any]]] = field(default_factory=list)
-    transaction: int | None = None
+
+    def begin_transaction(self, info: Any) -> None:
+        self.pending.clear()
 
     def add(self, claim: Claim, decision: Decision) -> None:
-        self._enter(claim.location.transaction_index if claim.location else None)
         if decision.rejected:
             self.pending.append(self._entry(claim, decision))
 
-    def add_unread(self, transaction: Any, transaction_index: int, billing_provider: Any, claims: int,
-                   charges: Decimal) -> None:
-        """Accepted claims the fast path did not read: only rejections are kept here."""
-        self._enter(transaction_index)
+    def add_unread(self, claims: int, charges: Decimal, billing_provider: Any) -> None:
+        """Accepted claims not read one by one: only rejections are kept here."""
 
-    def _enter(self, transaction_index: int | None) -> None:
-        """Commit the rows of the previous transaction when a new one begins."""
-        if transaction_index != self.transaction:
-            self._commit()
-            self.transaction = transaction_index
-
-    def discard_transaction(self) -> None:
-        self.pending.clear()
-        self.transaction = None
+    def end_transaction(self) -> None:
+        self._commit()
 
     def finish(self) -> None:
         self._commit()
@@ -344,16 +331,6 @@ def _line_codes(claim: Claim) -> tuple[str, ...]:
 
 
 # -- one file ------------------------------------------------------------------------------
-class _Discard:
-    """The clean 837 of a replay goes nowhere."""
-
-    def write(self, data: bytes) -> int:
-        return len(data)
-
-    def flush(self) -> None:
-        pass
-
-
 def replay_file(path: str, config: ReplayConfig, *, decide: Decide | None = None, record: bool = True) -> dict[str, Any]:
     """Replay one input file; return its record (and write it to done_path when `record`).
 
@@ -377,8 +354,8 @@ def replay_file(path: str, config: ReplayConfig, *, decide: Decide | None = None
         out = _LazyAtomicFile(target)
         try:
             ack = AckWriter(out, ack_all=config.ack_all, include_phi=config.ack_phi)  # type: ignore[arg-type]
-            stats = run_filter(read_chunks(source), out=_Discard(), decide=decide_fn,  # type: ignore[arg-type]
-                               sinks=[ack, collector], where=source, fast=not config.ack_all)
+            stats = run_filter(read_chunks(source), out=None, decide=decide_fn,  # type: ignore[arg-type]
+                               sinks=[ack, collector], where=source, options=FilterOptions(read_all=config.ack_all))
             ack.close()
             collector.finish()
         except BaseException:

@@ -4,8 +4,10 @@
 #   - the reader either raises X12SyntaxError or yields segments whose bytes, joined, are the
 #     input exactly (no byte lost or invented), numbered 1, 2, 3 ...;
 #   - reading the same bytes in small chunks gives the same segments and the same error;
-#   - the claim reader either raises an X12Error naming a segment, or yields claims whose ids
-#     are the CLM01 values, in order.
+#   - reading a transaction whole (Reader.maybe_extract_transaction, any size limit and chunk
+#     size) gives the same bytes and segment numbers as reading it segment by segment;
+#   - read_claims never raises (but X12SyntaxError), counts every CLM of the 837 transactions,
+#     and says why of each claim it skips (an event naming a segment).
 #
 #     python -m fuzz.fuzz_reader --seconds 600 --seed 1
 #     python -m fuzz.fuzz_reader --atheris -- -max_total_time=3600
@@ -20,10 +22,10 @@ if __package__ in (None, ""):  # run as a script: make `fuzz` and `edi_cgt` impo
 from fuzz.cli import instrumented
 
 with instrumented():  # coverage instrumentation of edi_cgt when run under atheris
-    from edi_cgt.claims.stream import claims_from_segments
+    from edi_cgt.pipeline import FilterStats, read_claims
     from edi_cgt.x12.envelope import Envelope
-    from edi_cgt.x12.errors import X12Error, X12SyntaxError
-    from edi_cgt.x12.reader import iter_segments
+    from edi_cgt.x12.errors import X12SyntaxError
+    from edi_cgt.x12.reader import NEED_DATA, Piece, Reader, iter_segments
 
 __all__ = ["TestOneInput"]
 
@@ -57,15 +59,50 @@ def TestOneInput(data: bytes) -> None:  # noqa: N802 - the name atheris expects
     for seg in iter_segments([data]):
         env.feed(seg)
     env.finish()
-    clm = [s for s in iter_segments([data]) if s.data[:4] in (b"CLM" + s.delimiters.element,)]
-    try:
-        claims = list(claims_from_segments(iter_segments([data]), where="fuzz"))
-    except X12Error as exc:
-        assert exc.segment_number is not None, f"claim error without a segment number: {exc}"
-        return
-    ids = [c.claim_id for c in claims]
-    in_837 = [s.get(1) for s in clm]
-    assert len(ids) <= len(in_837), "more claims than CLM segments"
+    for limit in (64, 1 << 20):
+        assert _by_transactions(data, size, limit) == whole, f"transactions read whole (limit {limit}) differ"
+    events: list[tuple[str, dict]] = []
+    stats = FilterStats()
+    claims = list(read_claims([data], where="fuzz", stats=stats, on_event=lambda n, **f: events.append((n, f))))
+    assert stats.claims_in == len(claims) + stats.unevaluated, "claims lost by the reader"
+    for name, fields in events:
+        if name.endswith("passed_through") or name == "transaction_not_supported":
+            assert isinstance(fields.get("segment"), int) and fields.get("problem"), f"{name} without segment"
+
+
+def _by_transactions(data: bytes, size: int, limit: int) -> list[tuple[int, bytes]]:
+    """Segments outside transactions one by one, each transaction's body as Pieces: the same
+    (number, raw) list as iter_segments, once the pieces are cut into segments again."""
+    reader = Reader(where="fuzz")
+    chunks = iter([data[i : i + size] for i in range(0, len(data), size)])
+    out: list[tuple[int, bytes]] = []
+
+    def pull() -> None:
+        chunk = next(chunks, None)
+        reader.feed_eof() if chunk is None else reader.feed(chunk)
+
+    while True:
+        seg = reader.maybe_extract_segment()
+        if seg is NEED_DATA:
+            pull()
+            continue
+        if seg is None:
+            return out
+        out.append((seg.number, seg.raw))
+        if seg.data and seg.id == "ST":
+            while True:
+                piece = reader.maybe_extract_transaction(limit)
+                if piece is NEED_DATA:
+                    pull()
+                    continue
+                assert isinstance(piece, Piece)
+                n = len(out)
+                for s in iter_segments([piece.data], delimiters=seg.delimiters, first_number=out[-1][0] + 1):
+                    if s.raw:
+                        out.append((s.number, s.raw))
+                assert len(out) - n == piece.segments, "a piece's segment count is wrong"
+                if piece.end != "more":
+                    break
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -189,20 +189,32 @@ def txn_info(*, isa="000000101", gs="101", st="0001", version="005010X222A1", bh
 
 
 class Feed:
-    """Numbers claims the way a reader would: claim and transaction ordinals."""
+    """Numbers claims the way the pipeline does: claim and transaction ordinals, and the
+    interchange and group ordinals of each transaction (a new one when its ISA or GS changes)."""
 
     def __init__(self) -> None:
         self.claims = 0
         self.txn_index = 0
         self.last_txn: TransactionInfo | None = None
+        self.placed: TransactionInfo | None = None
+        self.isa = self.gs = 0
+        self.keys: tuple = ((), ())
 
     def place(self, claim: Claim, info: TransactionInfo) -> Claim:
         if info is not self.last_txn:
             self.txn_index += 1
             self.last_txn = info
+            isa_key = (info.sender_id, info.receiver_id, info.interchange_control, info.usage)
+            gs_key = (info.gs_sender, info.gs_receiver, info.group_control)
+            if isa_key != self.keys[0]:
+                self.isa, self.gs = self.isa + 1, 0
+            if isa_key != self.keys[0] or gs_key != self.keys[1]:
+                self.gs += 1
+            self.keys = (isa_key, gs_key)
+            self.placed = replace(info, interchange_index=self.isa, group_index=self.gs)
         self.claims += 1
         loc = ClaimLocation(self.txn_index, 20 * self.claims, 20, self.claims)
-        return replace(claim, transaction=info, location=loc)
+        return replace(claim, transaction=self.placed, location=loc)
 
 
 def claim_p(claim_id="PCN12345", charge="150", *, provider=BILLING, member=JANE, lines=None,
@@ -243,11 +255,25 @@ AUTH = Finding("CGT-AUTH-REQUIRED", ERROR, "Prior authorization number not on fi
                ack=AckCode("A7", "252", "PR"))
 
 
+def feed_writer(w: AckWriter, pairs) -> None:
+    """Tell the writer the claims as the pipeline does: begin/end around each transaction."""
+    current = None
+    for claim, decision in pairs:
+        key = (claim.transaction, claim.location.transaction_index)
+        if key != current:
+            if current is not None:
+                w.end_transaction()
+            w.begin_transaction(claim.transaction)
+            current = key
+        w.add(claim, decision)
+    if current is not None:
+        w.end_transaction()
+
+
 def write(pairs, **kw) -> tuple[bytes, AckWriter]:
     buf = io.BytesIO()
     with AckWriter(buf, now=NOW, **kw) as w:
-        for claim, decision in pairs:
-            w.add(claim, decision)
+        feed_writer(w, pairs)
     return buf.getvalue(), w
 
 
@@ -499,11 +525,15 @@ def test_oracle_flags_a_broken_277(tmp_path):
 
 def test_errors_and_context_manager(tmp_path):
     c = claim_p()
-    with pytest.raises(ValueError, match="claim.transaction"):
+    with pytest.raises(ValueError, match="outside begin_transaction"):
         AckWriter(io.BytesIO()).add(c, reject(c, AUTH))
     placed = Feed().place(c, txn_info())
+    w = AckWriter(io.BytesIO())
+    w.begin_transaction(placed.transaction)
     with pytest.raises(ValueError, match="decision for claim 'OTHER'"):
-        AckWriter(io.BytesIO()).add(placed, Decision("OTHER", ()))
+        w.add(placed, Decision("OTHER", ()))
+    with pytest.raises(ValueError, match="before end_transaction"):
+        w.begin_transaction(placed.transaction)
     with pytest.raises(ValueError, match="control_number_start"):
         AckWriter(io.BytesIO(), control_number_start=0)
     with pytest.raises(ValueError, match="cannot be used"):
@@ -520,28 +550,39 @@ def test_errors_and_context_manager(tmp_path):
     buf = io.BytesIO()
     with pytest.raises(RuntimeError):
         with AckWriter(buf, now=NOW) as w:
-            w.add(c1, reject(c1, AUTH))
+            feed_writer(w, [(c1, reject(c1, AUTH))])
+            w.begin_transaction(c2.transaction)
             w.add(c2, reject(c2, AUTH))
             raise RuntimeError("reader failed")
     assert_pyx12_valid(buf.getvalue(), tmp_path, 1)
     assert b"K1" in buf.getvalue() and b"K2" not in buf.getvalue()
 
 
-def test_discarded_transaction_is_not_acknowledged(tmp_path):
+def test_unread_claims_count_in_the_totals_of_their_provider_run(tmp_path):
     feed = Feed()
-    t1, t2, t3 = (txn_info(st=n, bht=f"B{n}") for n in ("0001", "0002", "0003"))
-    c1, c2, c3 = feed.place(claim_p("D1"), t1), feed.place(claim_p("D2"), t2), feed.place(claim_p("D3"), t3)
+    info = txn_info()
+    c1 = feed.place(claim_p("R1", "100"), info)
     buf = io.BytesIO()
     with AckWriter(buf, now=NOW) as w:
+        w.begin_transaction(c1.transaction)
+        w.add_unread(3, Decimal("30.50"), BILLING)
         w.add(c1, reject(c1, AUTH))
-        w.add(c2, reject(c2, AUTH))
-        w.discard_transaction()  # t2 was unreadable after D2: passed through, not acknowledged
-        w.add(c3, reject(c3, AUTH))
+        w.add_unread(2, Decimal("20"), HOSPITAL)
+        w.end_transaction()
+        w.begin_transaction(c1.transaction)  # a transaction none of whose claims was read
+        w.add_unread(5, Decimal("5"), None)
+        w.end_transaction()
     data = buf.getvalue()
-    assert_pyx12_valid(data, tmp_path, 2)
-    sets = check_structure(data)
-    assert [find(ts, "TRN", "2")[0][2] for ts in sets] == ["B0001", "B0003"]
-    assert b"D2" not in data and w.claims_reported == 2
+    assert_pyx12_valid(data, tmp_path, 1)
+    (ts,) = check_structure(data)
+    assert [s for s in ts if s[0] == "QTY"][:2] == [["QTY", "90", "5"], ["QTY", "AA", "1"]]
+    assert ["AMT", "YU", "50.5"] in ts
+    # the run of BILLING: 3 unread accepted + the rejected claim; HOSPITAL's run has nothing to report
+    assert ["QTY", "QA", "3"] in ts and ["QTY", "QC", "1"] in ts and ["AMT", "YU", "30.5"] in ts
+    with pytest.raises(ValueError, match="ack_all"):
+        with AckWriter(io.BytesIO(), ack_all=True) as w:
+            w.begin_transaction(c1.transaction)
+            w.add_unread(1, Decimal(1), None)
 
 
 _text = st.text(alphabet=st.characters(min_codepoint=1, max_codepoint=0x24F), max_size=80)

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from edi_cgt.bench import runner
-from edi_cgt.bench.corpus import generate_corpus
-from edi_cgt.cli import main
+from bench import runner
+from bench.corpus import generate_corpus
+from bench.cli import bench as main
 
 RESULT_KEYS = {"corpus", "command", "argv", "runs_s", "median_s", "mb_s", "claims_s", "peak_rss_mib",
                "ratio_to_split", "ratio_to_elements", "exit_codes"}
@@ -108,7 +108,7 @@ def test_failing_command_is_reported_with_its_status() -> None:
 
 def test_cli_generate_passes_options_to_the_generator(tmp_path: Path) -> None:
     out = tmp_path / "c.837"
-    result = CliRunner().invoke(main, ["bench", "generate", "--seed", "3", "--claims", "25", "--cgt-share", "0.2",
+    result = CliRunner().invoke(main, ["generate", "--seed", "3", "--claims", "25", "--cgt-share", "0.2",
                                        "-q", "-o", str(out)])
     assert result.exit_code == 0, result.output
     assert out.read_bytes() == b"".join(generate_corpus(3, 25, cgt_share=0.2))
@@ -116,7 +116,7 @@ def test_cli_generate_passes_options_to_the_generator(tmp_path: Path) -> None:
 
 def test_cli_run_writes_table_and_json(tmp_path: Path) -> None:
     out = tmp_path / "r.json"
-    result = CliRunner().invoke(main, ["bench", "run", "--size-mb", "0.03", "--shares", "0", "-r", "1",
+    result = CliRunner().invoke(main, ["run", "--size-mb", "0.03", "--shares", "0", "-r", "1",
                                        "--commands", "split,filter", "--memory-mb", "0", "--huge-mb", "0",
                                        "--cache", str(tmp_path / "cache"), "--json", str(out), "-q"])
     assert result.exit_code == 0, result.output
@@ -127,6 +127,6 @@ def test_cli_run_writes_table_and_json(tmp_path: Path) -> None:
 
 
 def test_cli_run_rejects_unknown_command(tmp_path: Path) -> None:
-    result = CliRunner().invoke(main, ["bench", "run", "--commands", "split,nope", "--cache", str(tmp_path)])
+    result = CliRunner().invoke(main, ["run", "--commands", "split,nope", "--cache", str(tmp_path)])
     assert result.exit_code == 2
     assert "nope" in result.output

@@ -1,4 +1,4 @@
-# Tests for edi_cgt.bench.corpus (the synthetic 837 builder/generator) and the bundled fixtures.
+# Tests for bench.corpus (the synthetic 837 builder/generator) and the bundled fixtures.
 #
 # pyx12 is the oracle for X12 validity; it does not check HL parent links, so those are checked
 # here by a small independent reader. The fixture files are compared byte for byte with what
@@ -20,8 +20,8 @@ import pytest
 import pyx12.params
 import pyx12.x12n_document
 
-from edi_cgt.bench import corpus
-from edi_cgt.bench.corpus import (
+from bench import corpus
+from bench.corpus import (
     ClaimSpec,
     Format,
     LineSpec,

@@ -9,7 +9,7 @@ import sys
 import pytest
 from support import I_BODY, P_BODY, ROOT, SAMPLES, interchange, pyx12_validate, run_cli, sample_rows
 
-from edi_cgt.claims import read_claims
+from edi_cgt.pipeline import read_claims
 from edi_cgt.pipeline import run_filter
 from edi_cgt.policy.findings import AckCode, Decision, Finding
 from edi_cgt.writers.ack277 import AckWriter
@@ -50,6 +50,7 @@ def subscriber_claims(n: int, *, dependents: bool = False) -> str:
 def reject_ids(*ids: str):
     def decide(claim):
         return Decision(claim.claim_id, (REJECT,) if claim.claim_id in ids else ())
+    decide.trigger_codes = None  # any claim may be rejected: every claim is read
     return decide
 
 
@@ -174,16 +175,54 @@ def test_exit_status_and_no_output_on_bad_input(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.837"]
 
 
-def test_exit_3_when_a_transaction_is_passed_through(tmp_path):
+def _events(res, name: str) -> list[dict]:
+    import json
+
+    return [e for e in map(json.loads, res.stderr.decode().splitlines()) if e.get("event") == name]
+
+
+@pytest.mark.parametrize("change, granularity", [
+    (("DMG*D8*20100102*F", "ZZZ*1"), "claim"),  # in CLAIM-A's subscriber level: CLAIM-A alone
+    (("REF*D9*TRACE-A", "ZZZ*1"), "claim"),  # inside CLAIM-A
+    (("HL*2*1*22*0", "HL*2*1*21*0"), "transaction"),  # an HL tree the claims cannot hang in
+], ids=["subscriber-level", "claim", "hl-tree"])
+def test_exit_3_when_a_claim_that_is_read_cannot_be(tmp_path, change, granularity):
+    """A read claim that cannot be read passes through untouched and counted unevaluated: alone
+    where the HL tree allows, else with its transaction. The other claims are decided."""
     src = tmp_path / "in.837"
-    data = interchange(P_BODY.replace("DMG*D8*20100102*F", "ZZZ*1"))
+    data = interchange(P_BODY.replace(*change))
     src.write_bytes(data)
     res = run_cli("filter", str(src), "-o", str(tmp_path / "clean.837"), "--rejects", str(tmp_path / "r.277"))
     assert res.returncode == 3, res.stderr
-    assert (tmp_path / "clean.837").read_bytes() == data
-    assert b'"event": "transaction_passed_through"' in res.stderr and b"unknown segment 'ZZZ'" in res.stderr
+    (summary,) = _events(res, "summary")
+    if granularity == "claim":
+        (event,) = _events(res, "claim_passed_through")
+        assert event["claim_id"] == "CLAIM-A" and "'ZZZ'" in event["problem"] and event["segment"] > 10
+        assert summary["unevaluated"] == 1 and summary["accepted"] == 1  # CLAIM-B (a void) is decided
+        assert (tmp_path / "clean.837").read_bytes() == data
+    else:
+        (event,) = _events(res, "transaction_passed_through")
+        assert event["claims"] == 2 and "HL" in event["problem"]
+        assert summary["unevaluated"] == 2 and (tmp_path / "clean.837").read_bytes() == data
     strict = run_cli("filter", str(src), "--strict", "-o", str(tmp_path / "c2.837"), "--rejects", str(tmp_path / "r2.277"))
     assert strict.returncode == 2 and not (tmp_path / "c2.837").exists()
+    assert strict.stderr.decode().count("edi-cgt: error: ") == 1
+
+
+def test_a_malformed_claim_without_policy_codes_is_not_read_unless_read_all(tmp_path):
+    """Grammar is checked where a claim is read: a claim that carries no policy code is counted
+    and passed on unread (exit 0); --read-all reads it, finds it unreadable (exit 3)."""
+    body = subscriber_claims(2).replace("DTP*472*D8*20250301", "DTP*472*D8*2025030", 1)
+    src = tmp_path / "in.837"
+    src.write_bytes(interchange(body))
+    default = run_cli("filter", str(src), "-o", str(tmp_path / "a.837"), "--rejects", str(tmp_path / "a.277"))
+    assert default.returncode == 0, default.stderr
+    assert _events(default, "summary")[0]["accepted"] == 2
+    every = run_cli("filter", str(src), "--read-all", "-o", str(tmp_path / "b.837"), "--rejects", str(tmp_path / "b.277"))
+    assert every.returncode == 3, every.stderr
+    assert _events(every, "summary")[0]["unevaluated"] == 1
+    assert "invalid date '2025030'" in _events(every, "claim_passed_through")[0]["problem"]
+    assert (tmp_path / "a.837").read_bytes() == (tmp_path / "b.837").read_bytes() == src.read_bytes()
 
 
 def test_validate_leaves_out_syntax_failures_whole_and_writes_a_999(tmp_path):

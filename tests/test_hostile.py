@@ -86,19 +86,29 @@ def assert_output(tmp_path: Path, data: bytes, status: int, *args: str, **kw) ->
     return r
 
 
-# The byte-scanning fast path (edi_cgt.fastpath, on by default) reads a transaction claim by
-# claim only when one of its claims carries a policy code; the cases below run both ways. A
-# transaction with no policy code is copied unread: where that changes the outcome the issue
-# asks for (pass-through with exit 3 and transaction_passed_through for a transaction that
-# cannot be read as claims), the fast run is an expected failure.
-FAST_PATH_COPIES_UNREAD = (
-    "fast path copies a transaction whose claims carry no policy code without reading it: an LX without "
-    "SV1 there is counted accepted (exit 0/1) with no transaction_passed_through event, where the slow path "
-    "passes it through with exit 3 (fix: run the walker's structure checks on copied transactions too, or "
-    "document the exception)")
-BOTH_PATHS = [pytest.param("--no-fast-path", id="slow"), pytest.param("--fast-path", id="fast")]
-PATHS = [pytest.param("--no-fast-path", id="slow"),
-         pytest.param("--fast-path", id="fast", marks=pytest.mark.xfail(strict=True, reason=FAST_PATH_COPIES_UNREAD))]
+# By default only the claims that carry a policy code are read (HARD-C3 and HARD-D4 here); the
+# others (HARD-A1, HARD-B2) are counted and passed on unread, so a problem inside one of them is
+# found with --read-all (the claim passes through unevaluated, exit 3) and not without it (the
+# claim is accepted unread). The cases run both ways.
+BOTH_PATHS = [pytest.param((), id="policy-claims"), pytest.param(("--read-all",), id="every-claim")]
+
+
+def passed_through(r: FilterRun) -> list[dict]:
+    """The claim or transaction pass-through events of a run."""
+    return r.event("claim_passed_through") + r.event("transaction_passed_through")
+
+
+def assert_unread_problem(tmp_path: Path, data: bytes, path: tuple[str, ...], words: str, claim: str) -> FilterRun:
+    """A problem inside `claim`, which carries no policy code: unseen by default, a claim
+    passed through with --read-all; the policy's rejections stand either way."""
+    r = assert_output(tmp_path, data, 3 if path else 1, *path)
+    if path:
+        (event,) = passed_through(r)
+        assert event["claim_id"] == claim and words in event["problem"], event
+    else:
+        assert passed_through(r) == []
+    assert rejected_ids(r.ack or b"") == REJECTED
+    return r
 
 
 def problems(r: FilterRun, event: str = "envelope_issue") -> list[str]:
@@ -257,9 +267,9 @@ def test_lone_isa_or_gs_is_kept(last: bytes) -> None:
 
 # -- envelope problems: logged, data kept -----------------------------------------------------
 @pytest.mark.parametrize("path", BOTH_PATHS)
-def test_se_count_and_control_mismatch(tmp_path: Path, path: str) -> None:
+def test_se_count_and_control_mismatch(tmp_path: Path, path: tuple[str, ...]) -> None:
     data = edit(b"SE*43*0101", b"SE*99*0999")
-    r = assert_output(tmp_path, data, 1, path)
+    r = assert_output(tmp_path, data, 1, *path)
     found = problems(r)
     assert any("SE01 says '99'" in p for p in found) and any("SE02 '0999' does not match ST02 '0101'" in p for p in found)
     assert rejected_ids(r.ack or b"") == REJECTED
@@ -297,7 +307,10 @@ def test_st_inside_an_open_transaction(tmp_path: Path) -> None:
     data = without(b"SE*43*0101")  # transaction 0101 runs into ST 0102
     r = assert_output(tmp_path, data, 3)
     assert any("ST '0102' starts before SE closed" in p for p in problems(r))
-    assert r.summary is not None and r.summary["unevaluated"] == 4
+    (event,) = r.event("transaction_passed_through")
+    assert event["transaction"] == "0101" and "has no SE before this ST" in event["problem"]
+    assert r.summary is not None and r.summary["unevaluated"] == 3  # 0102 is read on its own
+    assert rejected_ids(r.ack or b"") == ["HARD-D4"]
 
 
 def test_st_outside_a_group(tmp_path: Path) -> None:
@@ -309,26 +322,49 @@ def test_st_outside_a_group(tmp_path: Path) -> None:
 
 # -- HL trees ---------------------------------------------------------------------------------
 @pytest.mark.parametrize("path", BOTH_PATHS)
-def test_hl_parent_pointing_nowhere_is_reported_and_claims_are_evaluated(tmp_path: Path, path: str) -> None:
+def test_hl_parent_pointing_nowhere_is_reported_and_claims_are_evaluated(tmp_path: Path, path: tuple[str, ...]) -> None:
     data = edit(b"HL*4*3*23*0", b"HL*4*77*23*0")
     data = edit(b"HL*2*1*22*0~\nSBR*P*18*******MC~\nNM1*IL*1*ZQHALVORSEN", b"HL*2*9*22*0~\nSBR*P*18*******MC~\nNM1*IL*1*ZQHALVORSEN", data)
-    r = assert_output(tmp_path, data, 1, path)
+    r = assert_output(tmp_path, data, 1, *path)
     found = problems(r)
-    assert any("HL '4' names parent '77' but sits under HL '3'" in p for p in found)
-    assert any("HL '2' names parent '9' but sits under HL '1'" in p for p in found)
+    assert any("HL '4' names parent '77' but sits under HL '3'" in p for p in found)  # above HARD-C3
+    assert any("HL '2' names parent '9' but sits under HL '1'" in p for p in found)  # above HARD-D4
     assert rejected_ids(r.ack or b"") == REJECTED  # evaluated by level nesting, as without the bad parents
 
 
-def test_patient_level_without_subscriber_passes_through(tmp_path: Path) -> None:
+@pytest.mark.parametrize("path", BOTH_PATHS)
+def test_patient_level_without_subscriber_passes_through(tmp_path: Path, path: tuple[str, ...]) -> None:
     data = edit(b"HL*3*1*22*1", b"HL*3*1*20*1")  # HL*4 (level 23) now has no level 22 above it
-    r = assert_output(tmp_path, data, 3)
+    r = assert_output(tmp_path, data, 3, *path)
     (event,) = r.event("transaction_passed_through")
-    assert "no level-22 HL above it" in event["problem"] and event["claims"] == 3
+    # the claims read (HARD-C3, or all three) are unevaluated; unread ones accepted as they are
+    assert "no level-22 HL above it" in event["problem"] and event["claims"] == (3 if path else 1)
+    assert r.summary is not None and r.summary["accepted"] == (0 if path else 2)
 
 
 def test_hl_level_code_unknown_passes_through(tmp_path: Path) -> None:
     r = assert_output(tmp_path, edit(b"HL*4*3*23*0", b"HL*4*3*99*0"), 3)
     assert "level code '99'" in r.event("transaction_passed_through")[0]["problem"]
+
+
+def test_an_se_without_elements_gets_its_count_after_a_cut(tmp_path: Path) -> None:
+    # Fuzz finding: SE01 could not be rewritten in an SE with no elements once a claim was cut.
+    r = assert_output(tmp_path, edit(b"SE*43*0101", b"SE"), 1)
+    clean = r.clean or b""
+    count = int(re.search(rb"\nSE\*(\d+)~", clean).group(1))
+    body = clean[clean.index(b"ST*837*0101"):clean.index(b"\nSE*")]
+    assert count == body.count(b"~") + 1 and rejected_ids(r.ack or b"") == REJECTED
+
+
+@pytest.mark.parametrize("stop", [b"IEA", b"GE", b"ST"])
+def test_an_envelope_segment_without_elements_ends_a_transaction(tmp_path: Path, stop: bytes) -> None:
+    # Fuzz finding: "IEA~" (no element separator) inside a transaction was not seen as the end
+    # of it when the transaction was taken whole, so a file the segment reader refuses went through.
+    data = edit(b"SE*43*0101~\n", stop + b"~\n")
+    whole = run(tmp_path, data)
+    assert check_outcome(data, whole) in ("error", "output")
+    if stop == b"IEA":
+        assert whole.returncode == 2 and "expected an ISA segment after the last IEA" in error_line(whole)
 
 
 # -- claims -----------------------------------------------------------------------------------
@@ -345,65 +381,75 @@ def test_duplicate_claim_ids_are_each_evaluated(tmp_path: Path) -> None:
 
 def test_duplicate_claim_id_in_one_transaction_is_logged(tmp_path: Path) -> None:
     data = edit(b"CLM*HARD-B2*", b"CLM*HARD-A1*")
-    r = assert_output(tmp_path, data, 1, "--no-fast-path")
+    r = assert_output(tmp_path, data, 1, "--read-all")
     assert "CLM01 'HARD-A1' is used again (first at segment 20)" in " | ".join(problems(r))
     assert claim_ids(r.clean or b"") == ["HARD-A1", "HARD-A1"]
 
 
 @pytest.mark.parametrize("path", BOTH_PATHS)
-def test_claim_without_service_lines_passes_its_transaction_through(tmp_path: Path, path: str) -> None:
+def test_claim_without_service_lines(tmp_path: Path, path: tuple[str, ...]) -> None:
     data = edit(b"LX*1~\nSV1*HC:99212*95*UN*1***1~\nDTP*472*D8*20250302~\n", b"")
-    r = assert_output(tmp_path, data, 3, path)
-    (event,) = r.event("transaction_passed_through")
-    assert event["transaction"] == "0101" and "claim 'HARD-B2' has no service lines" in event["problem"]
-    assert rejected_ids(r.ack or b"") == ["HARD-D4"]  # the other transaction is still filtered
+    assert_unread_problem(tmp_path, data, path, "claim 'HARD-B2' has no service lines", "HARD-B2")
 
 
 @pytest.mark.parametrize("path", BOTH_PATHS)
-def test_service_line_without_claim_passes_its_transaction_through(tmp_path: Path, path: str) -> None:
+def test_service_line_without_claim_in_a_level_without_claims(tmp_path: Path, path: tuple[str, ...]) -> None:
+    """HARD-A1 loses its CLM: its LX/SV1 stand in HL 2, under which no claim hangs any more. No
+    claim needs that block, so it is not read (--validate is the full syntax check); the other
+    claims are decided as before."""
     data = without(b"CLM*HARD-A1", b"HI*ABK:J189")
-    r = assert_output(tmp_path, data, 3, path)
-    (event,) = r.event("transaction_passed_through")
-    assert "service line (LX) outside a claim" in event["problem"]
+    r = assert_output(tmp_path, data, 1, *path)
+    assert r.summary is not None and r.summary["claims_in"] == 3 and passed_through(r) == []
+    assert rejected_ids(r.ack or b"") == REJECTED
 
 
 @pytest.mark.parametrize("path", BOTH_PATHS)
-def test_service_line_without_sv1(tmp_path: Path, path: str) -> None:
-    r = assert_output(tmp_path, without(b"SV1*HC:99213*180"), 3, path)
-    assert "has no SV1/SV2" in r.event("transaction_passed_through")[0]["problem"]
+def test_service_line_without_sv1(tmp_path: Path, path: tuple[str, ...]) -> None:
+    assert_unread_problem(tmp_path, without(b"SV1*HC:99213*180"), path, "has no SV1/SV2", "HARD-A1")
 
 
-@pytest.mark.parametrize("path", PATHS)
-def test_unreadable_transaction_without_policy_codes(tmp_path: Path, path: str) -> None:
-    # Transaction 0102 loses its CGT code (nothing in it can be rejected) and a service line's SV1.
-    data = edit(b"SV1*HC:J3392*2200000*UN*2***1", b"SV1*HC:99214*2200000*UN*2***1")
-    data = edit(b"LX*2~\nSV1*HC:99213*120*UN*1***1~\n", b"LX*2~\n", data)
+@pytest.mark.parametrize("path", BOTH_PATHS)
+def test_unreadable_claim_that_carries_a_policy_code(tmp_path: Path, path: tuple[str, ...]) -> None:
+    # HARD-D4 (J3392) loses a service line's SV1: it is read either way, cannot be, and passes through.
+    data = edit(b"LX*2~\nSV1*HC:99213*120*UN*1***1~\n", b"LX*2~\n")
     data = edit(b"SE*26*0102", b"SE*25*0102", data)
-    r = assert_output(tmp_path, data, 3, path)
-    (event,) = r.event("transaction_passed_through")
-    assert event["transaction"] == "0102" and "service line 2 has no SV1/SV2" in event["problem"]
+    r = assert_output(tmp_path, data, 3, *path)
+    (event,) = passed_through(r)
+    assert event["claim_id"] == "HARD-D4" and "service line 2 has no SV1/SV2" in event["problem"]
+    assert rejected_ids(r.ack or b"") == ["HARD-C3"]
 
 
 @pytest.mark.parametrize("segment", [b"~~", b"~XYZ*1~", b"~nm1*IL~", b"~*NOID~"])
 @pytest.mark.parametrize("path", BOTH_PATHS)
-def test_malformed_segment_inside_a_transaction(tmp_path: Path, path: str, segment: bytes) -> None:
+def test_malformed_segment_inside_a_claim(tmp_path: Path, path: tuple[str, ...], segment: bytes) -> None:
     data = edit(b"~\nLX*1~\nSV1*HC:99213*180", segment + b"\nLX*1~\nSV1*HC:99213*180")
-    r = assert_output(tmp_path, data, 3, path)
-    assert r.event("transaction_passed_through")[0]["transaction"] == "0101"
+    r = assert_unread_problem(tmp_path, data, path, "segment", "HARD-A1")
+    if path:
+        assert passed_through(r)[0]["transaction"] == "0101"
 
 
 @pytest.mark.parametrize("value", [b"2025-03-01", b"20250230", b"ABC"])
 @pytest.mark.parametrize("path", BOTH_PATHS)
-def test_bad_service_date(tmp_path: Path, path: str, value: bytes) -> None:
-    r = assert_output(tmp_path, edit(b"DTP*472*D8*20250301", b"DTP*472*D8*" + value), 3, path)
-    assert "invalid date" in r.event("transaction_passed_through")[0]["problem"]
+def test_bad_service_date(tmp_path: Path, path: tuple[str, ...], value: bytes) -> None:
+    assert_unread_problem(tmp_path, edit(b"DTP*472*D8*20250301", b"DTP*472*D8*" + value), path, "invalid date",
+                          "HARD-A1")
 
 
 @pytest.mark.parametrize("charge", [b"NaN", b"1.2.3", b"12,50", b"-Infinity"])
 @pytest.mark.parametrize("path", BOTH_PATHS)
-def test_bad_amounts(tmp_path: Path, path: str, charge: bytes) -> None:
-    r = assert_output(tmp_path, edit(b"SV1*HC:99213*180*", b"SV1*HC:99213*" + charge + b"*"), 3, path)
-    assert "not a number" in r.event("transaction_passed_through")[0]["problem"]
+def test_bad_amounts(tmp_path: Path, path: tuple[str, ...], charge: bytes) -> None:
+    assert_unread_problem(tmp_path, edit(b"SV1*HC:99213*180*", b"SV1*HC:99213*" + charge + b"*"), path,
+                          "not a number", "HARD-A1")
+
+
+@pytest.mark.parametrize("charge", [b"NaN", b"Infinity", b"1.2.3"])
+def test_a_claim_charge_that_is_not_a_number_is_read(tmp_path: Path, charge: bytes) -> None:
+    """One number rule: a CLM02 that is not a number makes its claim read (and unreadable),
+    policy code or not, and charges_in is the sum of the others."""
+    r = assert_output(tmp_path, edit(b"CLM*HARD-B2*95*", b"CLM*HARD-B2*" + charge + b"*"), 3)
+    (event,) = passed_through(r)
+    assert event["claim_id"] == "HARD-B2" and "CLM02 total charge" in event["problem"]
+    assert r.summary is not None and r.summary["charges_in"] == str(180 + 2200000 + 2200120)
 
 
 # -- size and bytes ---------------------------------------------------------------------------
@@ -817,10 +863,10 @@ def test_filter_validate_leaves_failing_transactions_out_whole(tmp_path: Path) -
     assert _ik5((r.syntax_ack or b"").decode()) == [("0101", "R"), ("0102", "A")]
 
 
-def test_isa_inside_a_transaction_before_its_se_fast_and_slow_agree(tmp_path: Path) -> None:
-    # Fuzz finding: the fast path took the bytes up to an "SE" that belonged to a new
-    # interchange with other delimiters, then refused the rest of the input.
+def test_isa_inside_a_transaction_before_its_se_ends_it(tmp_path: Path) -> None:
+    # Fuzz finding (of the reader's transaction grab): the bytes up to an "SE" that belonged to
+    # a new interchange with other delimiters were taken, and the rest of the input refused.
     data = (REGRESSIONS / "isa-inside-transaction-before-se.x12").read_bytes()
-    runs = [run(tmp_path, data, "--fast-path"), run(tmp_path, data, "--no-fast-path")]
+    runs = [run(tmp_path, data), run(tmp_path, data, "--read-all")]
     assert [check_outcome(data, r) for r in runs] == ["output", "output"]
     assert runs[0].clean == runs[1].clean and runs[0].returncode == runs[1].returncode

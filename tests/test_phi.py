@@ -71,7 +71,7 @@ def _commands() -> list[str]:
     return sorted(line.split()[0] for line in block.splitlines() if line.strip())
 
 
-COVERED = {"bench", "check", "claims", "filter", "policy", "replay", "validate"}
+COVERED = {"check", "claims", "filter", "policy", "replay", "validate"}
 
 
 def test_every_command_is_covered() -> None:
@@ -88,7 +88,7 @@ def test_the_fixture_really_holds_the_phi() -> None:
 @pytest.mark.parametrize("name", sorted(INPUTS))
 def test_claims_without_phi_flag(work: Path, name: str) -> None:
     r = cli("claims", name, cwd=work)
-    assert r.returncode in (0, 2), r.stderr
+    assert r.returncode in (0, 2, 3), r.stderr
     assert leaks(r.stdout) == [] and leaks(r.stderr) == [], (leaks(r.stdout), leaks(r.stderr))
 
 
@@ -103,7 +103,7 @@ def test_claims_phi_flag_is_the_opt_in(work: Path) -> None:
 @pytest.mark.parametrize("name", sorted(INPUTS))
 def test_check(work: Path, name: str, fmt: str) -> None:
     r = cli("check", name, "--format", fmt, cwd=work)
-    assert r.returncode in (0, 1, 2), r.stderr
+    assert r.returncode in (0, 1, 2, 3), r.stderr
     assert leaks(r.stdout) == [] and leaks(r.stderr) == [], (leaks(r.stdout), leaks(r.stderr))
 
 
@@ -129,7 +129,7 @@ def test_filter_277ca_identifies_the_patient_as_the_standard_requires(work: Path
 def test_validate(work: Path, name: str) -> None:
     out = work / f"validate-{name}.999"
     r = cli("validate", name, "-o", str(out), cwd=work)
-    assert r.returncode in (0, 1, 2), r.stderr
+    assert r.returncode in (0, 1, 2, 3), r.stderr
     assert leaks(r.stderr) == [] and leaks(r.stdout) == [], leaks(r.stderr)
 
 
@@ -174,13 +174,6 @@ def test_policy_commands(work: Path) -> None:
         r = cli(*args, cwd=work)
         assert r.returncode == 0, r.stderr
         assert leaks(r.stdout) == [] and leaks(r.stderr) == []
-
-
-def test_bench_generates_its_own_data(work: Path) -> None:
-    # bench reads no user input; its generated corpus uses synthetic TEST* names. Check that the
-    # command's own output repeats nothing of the fixture's (it cannot: it never sees it).
-    r = cli("bench", "--help", cwd=work)
-    assert r.returncode == 0 and leaks(r.stdout) == []
 
 
 def test_stdin_error_paths(work: Path) -> None:

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from edi_cgt.bench.corpus import ClaimSpec, LineSpec, PayerSpec, PersonSpec, ProviderSpec, build_837
-from edi_cgt.claims import read_claims
+from bench.corpus import ClaimSpec, LineSpec, PayerSpec, PersonSpec, ProviderSpec, build_837
+from edi_cgt.pipeline import read_claims
 from edi_cgt.claims.model import Claim
 from edi_cgt.policy import evaluate, load_policy, parse_site_text
 from edi_cgt.policy.site import SiteSettings

@@ -2,18 +2,17 @@
 #
 # Hypothesis draws the shape (interchanges, groups, transactions, claims per transaction, 837P
 # or 837I), the layout (delimiters, CRLF/LF/none, BOM, chunk size) and which claims a
-# decision function rejects; edi_cgt.bench.corpus writes the claims (subscribers and 2000C
+# decision function rejects; bench.corpus writes the claims (subscribers and 2000C
 # dependents, COB loops, CGT and routine claims). The properties:
 #   - claims in = clean + rejected, with ids matching (fuzz.oracle, its own segment cutting);
 #   - nothing rejected => the clean 837 is the input, byte for byte;
 #   - the clean 837 re-read gives exactly the accepted claims, in order, and is well formed
 #     (no envelope issue, no HL notice: counts and HL numbers were made right);
 #   - the 277CA lists exactly the rejected claim ids, in order.
-# A few examples go through the real CLI with the real policy, fast path on and off.
+# A few examples go through the real CLI with the real policy, reading every claim and not.
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import os
 import sys
 from pathlib import Path
@@ -33,16 +32,13 @@ from fuzz.oracle import (  # noqa: E402
     run_filter_forked,
 )
 
-from edi_cgt.bench import corpus  # noqa: E402
+from bench import corpus  # noqa: E402
 from edi_cgt.claims.model import Claim  # noqa: E402
-from edi_cgt.claims.stream import read_claims  # noqa: E402
-from edi_cgt.pipeline import run_filter  # noqa: E402
+from edi_cgt.pipeline import read_claims  # noqa: E402
 from edi_cgt.policy.findings import ERROR, AckCode, Decision, Finding  # noqa: E402
 from edi_cgt.x12.envelope import Envelope  # noqa: E402
 from edi_cgt.x12.reader import iter_segments  # noqa: E402
 
-HAS_FAST = "fast" in inspect.signature(run_filter).parameters
-SLOW = {"fast": False} if HAS_FAST else {}
 # CI: 50 examples, derandomized (the same every run). A longer, random search:
 #   EDI_CGT_PROPERTY_EXAMPLES=2000 python -m pytest tests/test_properties.py
 _EXAMPLES = os.environ.get("EDI_CGT_PROPERTY_EXAMPLES")
@@ -120,6 +116,7 @@ def rejecting(positions: frozenset[int]):
         assert claim.location is not None
         rejected = claim.location.claim_index in positions
         return Decision(claim.claim_id, (_REJECT,) if rejected else ())
+    decide.trigger_codes = None  # any claim may be rejected: every claim is read
     return decide
 
 
@@ -130,7 +127,7 @@ def well_formed(data: bytes) -> list[str]:
     for seg in iter_segments([data]):
         found += [str(i) for i in env.feed(seg)]
     found += [str(i) for i in env.finish()]
-    list(read_claims([data], on_issue=lambda i: found.append(str(i))))
+    list(read_claims([data], on_event=lambda name, **f: found.append(f"{name}: {f.get('problem')}")))
     # A CLM01 used twice is the input's doing (the generator repeats ids on purpose), not the writer's.
     return [f for f in found if "is used again" not in f]
 
@@ -141,7 +138,7 @@ def test_filter_properties_with_injected_decisions(gen: Generated, data: st.Data
     n = len(gen.ids)
     positions = data.draw(st.sets(st.integers(1, n)).map(frozenset), label="rejected positions")
     chunk = data.draw(st.sampled_from([1, 7, 100, 4096, 1 << 16]), label="chunk size")
-    clean, ack, summary, events = filter_in_process(gen.data, rejecting(positions), chunk_size=chunk, **SLOW)
+    clean, ack, summary, events = filter_in_process(gen.data, rejecting(positions), chunk_size=chunk)
 
     assert summary["claims_in"] == n and summary["unevaluated"] == 0
     assert summary["rejected"] == len(positions) and summary["accepted"] == n - len(positions)
@@ -163,7 +160,7 @@ def test_filter_properties_with_injected_decisions(gen: Generated, data: st.Data
 @given(gen=interchanges(max_claims=3))
 def test_everything_rejected_leaves_an_empty_clean_837(gen: Generated) -> None:
     positions = frozenset(range(1, len(gen.ids) + 1))
-    clean, ack, summary, _ = filter_in_process(gen.data, rejecting(positions), **SLOW)
+    clean, ack, summary, _ = filter_in_process(gen.data, rejecting(positions))
     assert clean == b"" or claim_ids(clean) == [], "an interchange whose claims were all rejected is dropped"
     assert rejected_ids(ack) == list(gen.ids)
     check_conservation(gen.data, clean, ack, summary)
@@ -173,38 +170,34 @@ def test_everything_rejected_leaves_an_empty_clean_837(gen: Generated) -> None:
 @given(gen=interchanges(max_claims=3), data=st.data())
 def test_filtering_the_clean_837_again_changes_nothing(gen: Generated, data: st.DataObject) -> None:
     positions = data.draw(st.sets(st.integers(1, len(gen.ids))).map(frozenset))
-    clean, _, _, _ = filter_in_process(gen.data, rejecting(positions), **SLOW)
-    again, ack, summary, _ = filter_in_process(clean, rejecting(frozenset()), **SLOW) if clean else (b"", b"", {}, [])
+    clean, _, _, _ = filter_in_process(gen.data, rejecting(positions))
+    again, ack, summary, _ = filter_in_process(clean, rejecting(frozenset())) if clean else (b"", b"", {}, [])
     assert again == clean and ack == b""
 
 
-@pytest.mark.skipif(not HAS_FAST, reason="no fast path in this version")
 @PROPERTY_SETTINGS
 @given(gen=interchanges(max_claims=4, cgt_share=0.6))
-def test_fast_path_agrees_with_the_slow_path_under_the_real_policy(gen: Generated) -> None:
-    slow = filter_in_process(gen.data, fast=False)
-    fast = filter_in_process(gen.data, fast=True)
-    assert fast[0] == slow[0], "clean 837 differs"
-    assert fast[1] == slow[1], "277CA differs"
-    for key in ("claims_in", "accepted", "rejected", "unevaluated", "transactions_passed_through"):
-        assert fast[2][key] == slow[2][key], key
-    check_conservation(gen.data, slow[0], slow[1], slow[2])
+def test_reading_only_policy_claims_agrees_with_reading_all_under_the_real_policy(gen: Generated) -> None:
+    from fuzz.fuzz_filter import one_path
+
+    some = filter_in_process(gen.data)
+    every = filter_in_process(gen.data, read_all=True)
+    one_path(gen.data, some, every)
+    one_path(gen.data, some, filter_in_process(gen.data, hold_memory=64), same=True)
+    check_conservation(gen.data, every[0], every[1], every[2])
 
 
 @settings(max_examples=6, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 @given(gen=interchanges(max_claims=4, cgt_share=0.7))
 def test_real_policy_through_the_cli(tmp_path_factory: pytest.TempPathFactory, gen: Generated) -> None:
     work = tmp_path_factory.mktemp("cli")
-    runs = [run_filter_forked(gen.data, work)]
-    if HAS_FAST:
-        runs.append(run_filter_forked(gen.data, work, "--no-fast-path"))
+    runs = [run_filter_forked(gen.data, work), run_filter_forked(gen.data, work, "--read-all")]
     for r in runs:
         assert check_outcome(gen.data, r) == "output"
         rejected = [e["claim_id"] for e in r.event("claim_rejected")]
         assert rejected_ids(r.ack or b"") == rejected
         assert len(claim_ids(r.clean or b"")) == len(gen.ids) - len(rejected)
-    if len(runs) == 2:
-        assert runs[0].clean == runs[1].clean and runs[0].returncode == runs[1].returncode
+    assert runs[0].clean == runs[1].clean and runs[0].returncode == runs[1].returncode
 
 
 def test_generator_makes_valid_837_for_pyx12() -> None:

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from edi_cgt.bench.corpus import generate_corpus
+from bench.corpus import generate_corpus
 from edi_cgt.claims.model import Claim
-from edi_cgt.claims.stream import read_claims
+from edi_cgt.pipeline import read_claims
 from edi_cgt.decider import DeciderConfig, make_decider
 from edi_cgt.io import read_chunks
 from edi_cgt.pipeline import run_filter
@@ -369,12 +369,15 @@ def html_path_in(page: str, ack: str) -> bool:
 
 
 # -- the per-file function -----------------------------------------------------------------------
-def _reject_odd_claims(claim: Claim) -> Decision:
+def _reject_odd_claims(claim: Claim) -> Decision:  # (trigger_codes None: every claim is read)
     """An injected decider: rejects claims whose id ends in an odd digit."""
     if claim.claim_id[-1:] in "13579":
         line = claim.lines[0]
         return Decision(claim.claim_id, (Finding("TEST-ODD", "error", "odd claim id", "test", line.number, line.code),))
     return Decision(claim.claim_id)
+
+
+_reject_odd_claims.trigger_codes = None  # type: ignore[attr-defined]
 
 
 def test_injected_decider_runs_in_workers(archive: dict[str, object], tmp_path: Path) -> None:
@@ -435,7 +438,7 @@ def test_ack_all_reads_every_claim_and_counts_the_same(baseline: Path, archive: 
     assert "A2:20" in ack  # accepted claims are acknowledged too
 
 
-def test_collector_drops_a_passed_through_transaction(archive: dict[str, object]) -> None:
+def test_collector_counts_the_rejections_of_each_transaction(archive: dict[str, object]) -> None:
     from edi_cgt.replay import Collector
 
     path = next(p for p in archive["paths"] if "/bad/" not in p)  # type: ignore[union-attr]
@@ -444,16 +447,14 @@ def test_collector_drops_a_passed_through_transaction(archive: dict[str, object]
     for c in claims:
         by_txn.setdefault(c.location.transaction_index, []).append(c)  # type: ignore[union-attr]
     assert len(by_txn) >= 2
-    first, *rest = by_txn.values()
     col = Collector()
-    for c in first:
-        col.add(c, _reject_odd_claims(c))
-    col.discard_transaction()
-    kept = [c for txn in rest for c in txn]
-    for c in kept:
-        col.add(c, _reject_odd_claims(c))
-    col.finish()
-    expected_ids = [c.claim_id for c in kept if _reject_odd_claims(c).rejected]
-    assert expected_ids and any(_reject_odd_claims(c).rejected for c in first)
+    for txn in by_txn.values():
+        col.begin_transaction(txn[0].transaction)
+        for c in txn:
+            col.add(c, _reject_odd_claims(c))
+        col.add_unread(3, Decimal(1), None)
+        col.end_transaction()
+    expected_ids = [c.claim_id for c in claims if _reject_odd_claims(c).rejected]
+    assert expected_ids
     assert [r["claim_id"] for r in col.rejections] == expected_ids
     assert sum(b["rejected"] for b in col.counters()["by_month"].values()) == len(expected_ids)

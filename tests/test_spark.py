@@ -14,7 +14,7 @@ pytest.importorskip("pyspark")
 if shutil.which("java") is None:
     pytest.skip("Spark needs a Java runtime (java is not on PATH)", allow_module_level=True)
 
-from edi_cgt.bench.corpus import generate_corpus  # noqa: E402
+from bench.corpus import generate_corpus  # noqa: E402
 from edi_cgt.replay import ReplayConfig, discover_inputs, replay_local  # noqa: E402
 from edi_cgt.spark import build_session, replay_spark  # noqa: E402
 

@@ -58,7 +58,7 @@ def test_every_delimiter_set_round_trips_and_reads_the_same_segments(delims, chu
     ids = [s.id for s in segs]
     assert ids[:3] == ["ISA", "GS", "ST"] and ids[-1] == "IEA"
     clm = next(s for s in segs if s.id == "CLM")
-    assert clm.get(1) == "C1" and clm.components(5) == ["11", "B", "1"]
+    assert clm.get(1) == "C1" and clm.get(5).split(clm.delimiters.component_str) == ["11", "B", "1"]
     assert [s.number for s in segs] == list(range(1, len(segs) + 1))
 
 
@@ -184,20 +184,93 @@ def test_every_sample_round_trips_byte_for_byte(row):
 
 
 def test_split_segments_gives_what_the_streaming_reader_gives():
-    from edi_cgt.bench.corpus import Format, generate_corpus
+    from bench.corpus import Format, generate_corpus
     from edi_cgt.x12.reader import split_segments
 
-    tight = b"".join(generate_corpus(seed=4, n_claims=30, cgt_share=0.5, claims_per_transaction=10))
     d = Delimiters()
-    bodies = re.findall(rb"ST\*837.*?~SE\*[^~]*~", tight, re.S)
-    assert len(bodies) == 3
-    for body in bodies:
-        split = [(s.data, s.tail, s.lead, s.number) for s in split_segments(body, d, 40)]
-        streamed = [(s.data, s.tail, s.lead, s.number) for s in iter_segments([body], delimiters=d, first_number=40)]
-        assert split == streamed
-    # any other layout is left to the streaming reader
-    assert split_segments(bodies[0][:-1], d) is None  # no final terminator
-    assert split_segments(bodies[0].replace(b"~", b"~\r\n"), d) is None
-    assert split_segments(bodies[0].replace(b"~", b"~ "), d) is None
-    pretty = b"".join(generate_corpus(seed=4, n_claims=3, cgt_share=0.5, fmt=Format(newline="\n")))
-    assert split_segments(pretty[pretty.index(b"ST*"):], d) is None
+    for newline in ("", "\n", "\r\n"):
+        data = b"".join(generate_corpus(seed=4, n_claims=30, cgt_share=0.5, claims_per_transaction=10,
+                                        fmt=Format(newline=newline)))
+        body = data[data.index(b"ST*"):data.rindex(b"GE*")]
+        streamed = [s.data for s in iter_segments([body], delimiters=d)]
+        assert split_segments(body, d) == streamed
+    spaced = b"ST*837*1~ NM1*41*2*A B~  HL*1**20*1~SE*3*1~ "
+    assert split_segments(spaced, d) == [b"ST*837*1", b"NM1*41*2*A B", b"HL*1**20*1", b"SE*3*1"]
+
+
+def _transactions(data: bytes, chunk: int, limit: int) -> list:
+    """Drive a Reader: every segment outside transactions, every transaction as pieces."""
+    from edi_cgt.x12.reader import NEED_DATA, Reader
+
+    reader, out, pos = Reader(), [], 0
+
+    def feed() -> None:
+        nonlocal pos
+        if pos >= len(data):
+            reader.feed_eof()
+        else:
+            reader.feed(data[pos:pos + chunk])
+            pos += chunk
+
+    while True:
+        seg = reader.maybe_extract_segment()
+        if seg is NEED_DATA:
+            feed()
+            continue
+        if seg is None:
+            return out
+        out.append(("seg", seg.raw, seg.number))
+        if seg.data[:3] == b"ST*":
+            while True:
+                piece = reader.maybe_extract_transaction(limit)
+                if piece is NEED_DATA:
+                    feed()
+                    continue
+                out.append(("piece", piece.data, piece.segments, piece.end, piece.stop))
+                if piece.end != "more":
+                    break
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 1 << 16])
+@pytest.mark.parametrize("newline", ["", "\r\n"])
+def test_transactions_come_whole_or_in_pieces_of_whole_segments(chunk, newline):
+    data = interchange(BODY + BODY.replace("0001", "0002"), newline=newline)
+    for limit in (1 << 20, 40):
+        items = _transactions(data, chunk, limit)
+        assert b"".join(item[1] for item in items) == data  # every byte, once
+        pieces = [item for item in items if item[0] == "piece"]
+        ends = [p[3] for p in pieces]
+        assert ends.count("SE") == 2 and set(ends) <= {"SE", "more"}
+        if limit == 40 and chunk < limit:  # the end was not in the buffer before 40 bytes came
+            assert "more" in ends
+        for p in pieces:
+            assert p[1].count(b"~") == p[2]  # whole segments only
+            assert p[1].endswith(b"~" + newline.encode())
+        numbers = [item[2] for item in items if item[0] == "seg"]
+        assert numbers == sorted(numbers) and numbers[-1] == len(iter_segments_list(data))
+
+
+def iter_segments_list(data: bytes) -> list:
+    return [s for s in iter_segments([data]) if s.data]
+
+
+@pytest.mark.parametrize("stop", ["GE*1*1", "GS*HC*X*Y*20250301*1200*2*X*005010X222A1", "ST*837*0009"])
+def test_a_transaction_without_se_is_cut_before_the_envelope_segment(stop):
+    body = BODY.strip().splitlines()
+    text = "\n".join(body[:-1]) + "\n" + stop + "\n" + body[-1]
+    data = interchange(text)
+    items = _transactions(data, 1 << 16, 1 << 20)
+    cut = [item for item in items if item[0] == "piece"][0]
+    assert cut[3] == "cut" and cut[4] == stop[:3].rstrip("*")
+    after = items[items.index(cut) + 1]
+    assert after[0] == "seg" and after[1].startswith(stop[:3].rstrip("*").encode())
+
+
+def test_nul_padding_after_the_last_iea_is_kept_as_layout():
+    data = interchange(BODY) + b"\x00" * 5000
+    segs = list(iter_segments(cut(data, 333)))
+    assert b"".join(s.raw for s in segs) == data
+    assert segs[-1].data == b"" and segs[-1].lead == b"\x00" * 5000
+    # before any interchange NUL bytes still mean UTF-16 (or binary), and are refused
+    with pytest.raises(X12SyntaxError, match="UTF-16"):
+        list(iter_segments([b"\x00I\x00S\x00A" * 40]))

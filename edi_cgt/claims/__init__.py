@@ -1,6 +1,5 @@
-"""837 claim model and the streaming walker that builds it."""
+"""837 claims: the frozen claim model, the claim index and the reader that builds claims."""
 from .model import Claim, ClaimLocation, DateRange, Diagnosis, Payer, Person, Provider, ServiceLine, TransactionInfo
-from .stream import claims_from_segments, read_claims
 
 __all__ = [
     "Claim",
@@ -12,6 +11,4 @@ __all__ = [
     "Provider",
     "ServiceLine",
     "TransactionInfo",
-    "read_claims",
-    "claims_from_segments",
 ]

@@ -35,9 +35,6 @@ class DateRange:
     def __contains__(self, day: _dt.date) -> bool:
         return self.start <= day <= self.end
 
-    def overlaps(self, other: "DateRange") -> bool:
-        return self.start <= other.end and other.start <= self.end
-
 
 @dataclass(frozen=True, slots=True)
 class Diagnosis:
@@ -45,10 +42,6 @@ class Diagnosis:
 
     qualifier: str
     code: str  # upper case, no dot: "D571", "Z006"
-
-    @property
-    def is_condition_code(self) -> bool:
-        return self.qualifier == "BG"
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +91,6 @@ class ServiceLine:
     control_number: str | None = None  # REF*6R
     prior_authorizations: tuple[str, ...] = ()  # 837P 2400 REF*G1
     ndcs: tuple[str, ...] = ()  # 2410 LIN N4
-    segment_index: int = 0  # ordinal of the SV1/SV2 segment within its transaction (ST = 1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +112,8 @@ class TransactionInfo:
     created: _dt.date | None  # BHT04
     submitter: Provider  # 1000A NM1*41 (entity 41; npi holds NM109)
     receiver: Provider  # 1000B NM1*40
+    interchange_index: int = 1  # ordinal of its interchange (ISA) in the input
+    group_index: int = 1  # ordinal of its functional group (GS) in the input
 
     @property
     def kind(self) -> str:

@@ -1,108 +1,108 @@
-# The 837 loop walker: segments of one ST..SE in, Claim values out, one claim at a time.
+# The 837 claim reader: the segments of a header, an HL level or a claim in, model values out.
 #
-# Strategy: a segment-by-segment state machine. The state is which loop we are in (header,
-# 2000A/B/C and their 2010 name loops, 2300, 2310, 2320/2330 COB, 2400/2410/2420/2430) and the
-# hierarchy context each HL level contributes (billing provider, subscriber and payer, patient).
-# A claim is collected into a mutable draft from its CLM to the next CLM/HL/SE and then frozen,
-# so memory holds one claim plus the small HL context, whatever the size of the transaction.
-# NM1*PR means the payer (2010BB) only in the subscriber level; after an SBR inside a claim it
-# is another payer (2330B) and never replaces the claim's payer. Problems that would make a claim
-# read wrongly raise TransactionError naming the segment; everything else is tolerated.
+# Strategy: the pipeline holds a transaction as bytes and finds its claims and HL levels with
+# edi_cgt.claims.index; this module reads the ranges it is given, each once: the header (ST to
+# the first HL) into a TransactionInfo, an HL block (HL to the next HL or CLM) into a _Level that
+# inherits the context of the level above it (billing provider, subscriber, payer, patient), and
+# a claim (CLM to the next CLM, HL or SE) into a frozen Claim. Each range arrives as the text of
+# its segments; every segment read is checked against the grammar tables (edi_cgt.claims.grammar)
+# and a problem that would make a claim read wrongly raises TransactionError naming the segment.
+# Problems that leave the claim readable (HL numbering, a CLM01 used twice) are noted instead.
+# NM1*PR means the payer (2010BB) only in the subscriber level; inside a claim, after an SBR, it
+# is another payer (2330B) and never replaces the claim's payer.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
+from ..x12.delimiters import Delimiters
 from ..x12.envelope import EnvelopeIssue
 from ..x12.errors import TransactionError, safe_id
 from ..x12.reader import Segment
-from .grammar import NAME_LOOP_END, NAME_LOOP_RANK, REQUIRED_ELEMENTS, SEGMENT_IDS, VALID_ID, VERSION_FAMILY
-from .model import (
-    Claim,
-    ClaimLocation,
-    DateRange,
-    Diagnosis,
-    Payer,
-    Person,
-    Provider,
-    ServiceLine,
-    TransactionInfo,
-)
+from ..x12.values import decimal_value
+from .grammar import CLAIM_ONLY, HL_PARENT_LEVEL, NAME_LOOP_END, NAME_LOOP_RANK, REQUIRED_ELEMENTS, SEGMENT_IDS, VALID_ID
+from .model import Claim, ClaimLocation, DateRange, Diagnosis, Payer, Person, Provider, ServiceLine, TransactionInfo
 
-__all__ = ["TransactionWalker", "EnvelopeContext", "parse_date", "parse_dates"]
+__all__ = ["ClaimReader", "EnvelopeContext", "Level", "parse_date", "parse_dates"]
 
 
 @dataclass(frozen=True, slots=True)
 class EnvelopeContext:
-    """The ISA and GS segments a transaction sits in (for TransactionInfo)."""
+    """The ISA and GS segments a transaction sits in, and their ordinals in the input."""
 
     isa: Segment
     gs: Segment | None
+    interchange_index: int = 1
+    group_index: int = 1
 
 
-# ---------------------------------------------------------------------------------------------
-# small parsers
-
-
-def parse_date(value: str, *, seg: Segment) -> dt.date:
+# -- small parsers ----------------------------------------------------------------------------
+def parse_date(value: str, sid: str, number: int) -> dt.date:
     try:
         if len(value) != 8 or not value.isdigit():
             raise ValueError
         return dt.date(int(value[:4]), int(value[4:6]), int(value[6:]))
     except ValueError:
         # A DMG date is a birth date (PHI): say which element is wrong, not what it holds.
-        shown = "" if seg.id == "DMG" else f" {value!r}"
-        raise TransactionError(f"{seg.id}: invalid date{shown} (CCYYMMDD expected)", segment_number=seg.number) from None
+        shown = "" if sid == "DMG" else f" {value!r}"
+        raise TransactionError(f"{sid}: invalid date{shown} (CCYYMMDD expected)", segment_number=number) from None
 
 
-def parse_dates(qualifier: str, value: str, *, seg: Segment) -> DateRange:
+def parse_dates(qualifier: str, value: str, sid: str, number: int) -> DateRange:
     """D8 / RD8 / DT values into a DateRange."""
     if qualifier == "RD8":
         start, sep, end = value.partition("-")
         if not sep:  # a single date sent as RD8 (seen in TR3 examples): a one-day range
             end = start
-        a, b = parse_date(start, seg=seg), parse_date(end, seg=seg)
+        a, b = parse_date(start, sid, number), parse_date(end, sid, number)
         if b < a:
-            raise TransactionError(f"{seg.id}: date range {value!r} ends before it starts", segment_number=seg.number)
+            raise TransactionError(f"{sid}: date range {value!r} ends before it starts", segment_number=number)
         return DateRange(a, b)
-    if qualifier == "DT":
-        d = parse_date(value[:8], seg=seg)
-        return DateRange(d, d)
-    d = parse_date(value, seg=seg)
+    d = parse_date(value[:8] if qualifier == "DT" else value, sid, number)
     return DateRange(d, d)
 
 
-def _decimal(value: str, *, seg: Segment, what: str) -> Decimal:
+def _number(value: str, what: str, sid: str, number: int) -> Decimal:
     try:
-        d = Decimal(value) if value else Decimal(0)
-    except InvalidOperation:
-        raise TransactionError(f"{seg.id}: {what} {value!r} is not a number", segment_number=seg.number) from None
-    if not d.is_finite():
-        raise TransactionError(f"{seg.id}: {what} {value!r} is not a number", segment_number=seg.number)
-    return d
+        return decimal_value(value)
+    except ValueError:
+        raise TransactionError(f"{sid}: {what} {value!r} is not a number", segment_number=number) from None
 
 
-def _provider(seg: Segment) -> Provider:
-    name = seg.get(3)
-    first = seg.get(4)
+def _get(els: list[str], i: int) -> str:
+    return els[i] if i < len(els) else ""
+
+
+def _provider(els: list[str]) -> Provider:
+    name, first = _get(els, 3), _get(els, 4)
     if first:
         name = f"{name}, {first}"
-    npi = seg.get(9) if seg.get(8) == "XX" else None
-    return Provider(entity=seg.get(1), name=name, npi=npi or None)
+    npi = _get(els, 9) if _get(els, 8) == "XX" else None
+    return Provider(entity=_get(els, 1), name=name, npi=npi or None)
 
 
-def _person(seg: Segment) -> Person:
-    return Person(last_name=seg.get(3), first_name=seg.get(4), member_id=seg.get(9) or None, birth_date=None)
+def _person(els: list[str]) -> Person:
+    return Person(last_name=_get(els, 3), first_name=_get(els, 4), member_id=_get(els, 9) or None, birth_date=None)
 
 
-# ---------------------------------------------------------------------------------------------
-# drafts (mutable while a loop is open, frozen when it closes)
+# -- values built while a range is read -------------------------------------------------------
+@dataclass(slots=True)
+class Level:
+    """One HL level's contribution to the claims below it."""
+
+    hl_id: str
+    level: str  # 20 / 22 / 23
+    billing_provider: Provider | None = None
+    subscriber: Person | None = None
+    patient: Person | None = None
+    payer: Payer | None = None
+    filing_indicator: str | None = None
+    responsibility: str | None = None
 
 
 @dataclass(slots=True)
-class _LineDraft:
+class _Line:
     number: int
     code: str = ""
     qualifier: str = "HC"
@@ -116,489 +116,138 @@ class _LineDraft:
     control_number: str | None = None
     prior_authorizations: list[str] = field(default_factory=list)
     ndcs: list[str] = field(default_factory=list)
-    segment_index: int = 0
     has_service: bool = False
 
     def freeze(self) -> ServiceLine:
-        return ServiceLine(
-            number=self.number,
-            code=self.code,
-            qualifier=self.qualifier,
-            modifiers=self.modifiers,
-            charge=self.charge,
-            unit_basis=self.unit_basis,
-            units=self.units,
-            revenue_code=self.revenue_code,
-            place_of_service=self.place_of_service,
-            service_dates=self.service_dates,
-            control_number=self.control_number,
-            prior_authorizations=tuple(self.prior_authorizations),
-            ndcs=tuple(self.ndcs),
-            segment_index=self.segment_index,
-        )
+        return ServiceLine(self.number, self.code, self.qualifier, self.modifiers, self.charge, self.unit_basis,
+                           self.units, self.revenue_code, self.place_of_service, self.service_dates,
+                           self.control_number, tuple(self.prior_authorizations), tuple(self.ndcs))
 
 
 @dataclass(slots=True)
-class _ClaimDraft:
-    seg: Segment
-    position: int
+class _Claim:
+    els: list[str]
+    number: int
     fields: dict = field(default_factory=dict)
     lines: list[ServiceLine] = field(default_factory=list)
     diagnoses: list[Diagnosis] = field(default_factory=list)
     prior_authorizations: list[str] = field(default_factory=list)
     referral_numbers: list[str] = field(default_factory=list)
     other_payers: list[Payer] = field(default_factory=list)
-    line: _LineDraft | None = None
+    line: _Line | None = None
     loop: str = "2300"  # 2300 | 2310 | 2320 | 2330 | 2400 | 2410 | 2420 | 2430 | 2440
 
 
-@dataclass(slots=True)
-class _Level:
-    """One HL level's contribution to the claims below it."""
+class _Checker:
+    """The grammar check of one range of segments (its name-loop order state included)."""
 
-    hl_id: str
-    level: str  # 20 / 22 / 23
-    parent: str | None
-    billing_provider: Provider | None = None
-    subscriber: Person | None = None
-    patient: Person | None = None
-    payer: Payer | None = None
-    filing_indicator: str | None = None
-    responsibility: str | None = None
+    __slots__ = ("name_loop", "rank")
 
+    def __init__(self) -> None:
+        self.name_loop: str | None = None
+        self.rank = -1
 
-# ---------------------------------------------------------------------------------------------
-
-
-class TransactionWalker:
-    """Reads the segments of one 837 transaction (ST first, SE last) and yields its claims.
-
-    `feed(seg)` returns the claims completed by that segment (zero or one; a claim completes at
-    the next CLM, HL or SE). Raises TransactionError when the transaction cannot be read as
-    837 claims; the caller decides whether that is fatal or a pass-through.
-    """
-
-    def __init__(self, envelope: EnvelopeContext, *, transaction_index: int = 1, claim_index_start: int = 0,
-                 screened: bool = False) -> None:
-        self._env = envelope
-        # screened: the caller has shown (edi_cgt.claims.screen.quiet) that the per-segment
-        # checks would find nothing, so they are skipped; the claims read are the same.
-        self._screened = screened
-        self._transaction_index = transaction_index
-        self.claims_seen = claim_index_start  # CLM segments seen in the whole input so far
-        self._position = 0  # segment ordinal inside ST..SE
-        self._st: Segment | None = None
-        self._bht: Segment | None = None
-        self._submitter: Provider | None = None
-        self._receiver: Provider | None = None
-        self._info: TransactionInfo | None = None
-        self._kind = "P"
-        # HL01 values seen, for the duplicate check, without holding every HL of a huge
-        # transaction: ids numbered 1, 2, 3... in order are remembered by a counter, only the
-        # others in a set.
-        self._next_hl = 1
-        self._odd_hl_ids: set[str] = set()
-        self._last_level: dict[str, _Level] = {}
-        self.notices: list[EnvelopeIssue] = []  # tolerated problems, for the caller to log
-        self._current: _Level | None = None
-        self._claim: _ClaimDraft | None = None
-        self._name_loop: str | None = None  # NM101 of the open name loop, if any
-        self._name_rank = -1
-        self._level_entity: str | None = None  # which NM1 of the HL level we are in (85, IL, PR, QC ...)
-        self._done = False
-        self._claim_ids: dict[str, int] = {}  # CLM01 -> segment number of its first CLM
-
-    # -- public -------------------------------------------------------------------------
-    @property
-    def info(self) -> TransactionInfo | None:
-        return self._info
-
-    @property
-    def billing_provider(self) -> Provider | None:
-        """The billing provider (2010AA) of the HL level read last."""
-        return self._current.billing_provider if self._current is not None else None
-
-    @property
-    def st_control(self) -> str:
-        return self._st.get(2) if self._st is not None else ""
-
-    def feed(self, seg: Segment) -> Claim | None:
-        if self._done:
-            raise TransactionError("segment after SE", segment_number=seg.number)
-        self._position += 1
-        sid = seg.id if self._screened else self._check(seg)
-        finished: Claim | None = None
-        if sid in ("CLM", "HL", "SE") and self._claim is not None:
-            finished = self._close_claim(seg)
-        handler = _HANDLERS.get(sid)
-        if handler is not None:
-            handler(self, seg)
-        else:
-            self._on_other(seg, sid)
-        return finished
-
-    def walk(self, segments: Iterable[Segment]) -> Iterator[Claim]:
-        for seg in segments:
-            claim = self.feed(seg)
-            if claim is not None:
-                yield claim
-
-    # -- checks ---------------------------------------------------------------------------
-    def _check(self, seg: Segment) -> str:
-        if not seg.data:
-            raise TransactionError("empty segment (two terminators in a row)", segment_number=seg.number)
-        sid = seg.id
+    def check(self, els: list[str], number: int) -> str:
+        sid = els[0]
         if sid not in SEGMENT_IDS:
-            self._bad_id(seg, sid)
+            _bad_id(sid, number, len(els) == 1 and not sid)
         required = REQUIRED_ELEMENTS.get(sid)
         if required:
-            elements = seg.elements
             for pos in required:
-                if pos >= len(elements) or not elements[pos]:
-                    raise TransactionError(f"{sid}{pos:02d} is required but empty", segment_number=seg.number)
+                if pos >= len(els) or not els[pos]:
+                    raise TransactionError(f"{sid}{pos:02d} is required but empty", segment_number=number)
         rank = NAME_LOOP_RANK.get(sid)
         if rank is not None:
             if rank == 0:
-                self._name_rank = 0
-            elif self._name_loop is not None and rank < self._name_rank:
-                before = next(k for k, v in NAME_LOOP_RANK.items() if v == self._name_rank)
-                raise TransactionError(
-                    f"{sid} out of order in the NM1*{self._name_loop} loop: it must come before {before}",
-                    segment_number=seg.number,
-                )
-            elif rank > self._name_rank:
-                self._name_rank = rank
+                self.rank = 0
+                self.name_loop = _get(els, 1)
+            elif self.name_loop is not None and rank < self.rank:
+                before = next(k for k, v in NAME_LOOP_RANK.items() if v == self.rank)
+                raise TransactionError(f"{sid} out of order in the NM1*{self.name_loop} loop: it must come before {before}",
+                                       segment_number=number)
+            elif rank > self.rank:
+                self.rank = rank
         elif sid in NAME_LOOP_END:
-            self._name_loop = None
-            self._name_rank = -1
+            self.name_loop = None
+            self.rank = -1
         return sid
 
-    @staticmethod
-    def _bad_id(seg: Segment, sid: str) -> None:
-        if not VALID_ID.match(sid):
-            if not sid:
-                raise TransactionError("segment has no identifier (it starts with an element separator)", segment_number=seg.number)
-            raise TransactionError(f"invalid segment identifier {safe_id(sid)} (2-3 upper-case letters or digits)",
-                                   segment_number=seg.number)
-        raise TransactionError(f"unknown segment {sid!r}: not an 837 segment", segment_number=seg.number)
 
-    # -- header -------------------------------------------------------------------------
-    def _on_ST(self, seg: Segment) -> None:
-        if self._position != 1:
-            raise TransactionError("ST inside a transaction", segment_number=seg.number)
-        self._st = seg
-        version = seg.get(3) or (self._env.gs.get(8) if self._env.gs else "")
-        kind = VERSION_FAMILY.get(version)
-        if kind is None and self._env.gs is not None:
-            kind = VERSION_FAMILY.get(self._env.gs.get(8))
-        self._kind = kind or "P"
+def _bad_id(sid: str, number: int, empty: bool) -> None:
+    if empty:
+        raise TransactionError("empty segment (two terminators in a row)", segment_number=number)
+    if not VALID_ID.match(sid):
+        if not sid:
+            raise TransactionError("segment has no identifier (it starts with an element separator)", segment_number=number)
+        raise TransactionError(f"invalid segment identifier {safe_id(sid)} (2-3 upper-case letters or digits)",
+                               segment_number=number)
+    raise TransactionError(f"unknown segment {sid!r}: not an 837 segment", segment_number=number)
+
+
+def _outside_claim(sid: str, number: int) -> None:
+    """A segment that needs an open claim (or service line) where there is none."""
+    if sid == "LX" or sid in ("SV1", "SV2"):
+        raise TransactionError(f"service line ({sid}) outside a claim: no CLM before it", segment_number=number)
+    if sid == "LIN":
+        raise TransactionError("drug identification (LIN) outside a service line", segment_number=number)
+    raise TransactionError(f"service segment {sid} outside a claim", segment_number=number)
+
+
+# -- the reader -------------------------------------------------------------------------------
+class ClaimReader:
+    """Reads the header, HL levels and claims of one 837 transaction (see the module comment).
+
+    `kind` is "P" or "I" (from the version, edi_cgt.claims.grammar.kind_of). Every method takes
+    the segments' texts (data without terminators, latin-1) and the number of the first one.
+    `notices` collects tolerated problems for the caller to log."""
+
+    def __init__(self, delimiters: Delimiters, envelope: EnvelopeContext, *, kind: str, version: str,
+                 transaction_index: int) -> None:
+        self._elem = delimiters.element_str
+        self._comp = delimiters.component_str
+        self._env = envelope
+        self._kind = kind
         self._version = version
+        self._transaction_index = transaction_index
+        self.info: TransactionInfo | None = None
+        self.notices: list[EnvelopeIssue] = []
+        self._hl_ids: set[str] = set()
+        self._claim_ids: dict[str, int] = {}  # CLM01 -> segment number of the first claim read with it
 
-    def _on_BHT(self, seg: Segment) -> None:
-        self._bht = seg
-
-    def _on_SE(self, seg: Segment) -> None:
-        self._done = True
-
-    def _on_HL(self, seg: Segment) -> None:
-        # The parent is found by level and order (a 22 hangs under the last 20, a 23 under the
-        # last 22), which is what the TR3 nesting means; HL01/HL02 that disagree with it are
-        # reported, not trusted, since real files number HLs wrongly and their claims are fine.
-        hl_id, parent_id, level = seg.get(1), seg.get(2) or None, seg.get(3)
-        want = {"20": None, "22": "20", "23": "22"}.get(level, "?")
-        if want == "?":
-            raise TransactionError(f"HL {hl_id!r} has level code {level!r}; an 837 uses 20, 22 and 23", segment_number=seg.number)
-        parent = self._last_level.get(want) if want else None
-        if want and parent is None:
-            raise TransactionError(f"HL {hl_id!r} (level {level}) has no level-{want} HL above it", segment_number=seg.number)
-        if self._hl_seen(hl_id):
-            self._notice(seg, f"HL01 {hl_id!r} is used twice in this transaction")
-        if parent is not None and parent_id != parent.hl_id:
-            self._notice(seg, f"HL {hl_id!r} names parent {parent_id!r} but sits under HL {parent.hl_id!r} (level {want})")
-        elif parent is None and parent_id:
-            self._notice(seg, f"HL {hl_id!r} (level 20) names a parent {parent_id!r}; level 20 has none")
-        base = parent
-        lvl = _Level(hl_id, level, parent.hl_id if parent else None)
-        if base is not None:  # inherit the context of the levels above
-            lvl.billing_provider = base.billing_provider
-            lvl.subscriber = base.subscriber
-            lvl.payer = base.payer
-            lvl.filing_indicator = base.filing_indicator
-            lvl.responsibility = base.responsibility
-        self._last_level[level] = lvl
-        if level == "20":
-            self._last_level.pop("22", None)
-            self._last_level.pop("23", None)
-        elif level == "22":
-            self._last_level.pop("23", None)
-        self._current = lvl
-        self._level_entity = None
-        if self._info is None:
-            self._info = self._make_info(seg)
-
-    # -- name loops ---------------------------------------------------------------------
-    def _on_NM1(self, seg: Segment) -> None:
-        entity = seg.get(1)
-        self._name_loop = entity
-        claim = self._claim
-        if claim is None:
-            self._level_entity = entity
-            lvl = self._current
-            if lvl is None:  # 1000A / 1000B
+    # -- header -------------------------------------------------------------------------------
+    def read_header(self, texts: list[str], first: int) -> TransactionInfo:
+        """ST up to the first HL: the submitter (1000A) and receiver (1000B)."""
+        checker = _Checker()
+        split = self._elem
+        st = bht = None
+        submitter = receiver = None
+        for i, text in enumerate(texts):
+            n = first + i
+            els = text.split(split)
+            sid = checker.check(els, n)
+            if sid == "ST":
+                if i:
+                    raise TransactionError("ST inside a transaction", segment_number=n)
+                st = els
+            elif sid == "BHT":
+                bht = els
+            elif sid == "NM1":
+                entity = els[1]
                 if entity == "41":
-                    self._submitter = Provider(entity="41", name=seg.get(3), npi=seg.get(9) or None)
+                    submitter = Provider(entity="41", name=_get(els, 3), npi=_get(els, 9) or None)
                 elif entity == "40":
-                    self._receiver = Provider(entity="40", name=seg.get(3), npi=seg.get(9) or None)
-                return
-            if lvl.level == "20" and entity == "85":
-                lvl.billing_provider = _provider(seg)
-            elif lvl.level == "22" and entity == "IL":
-                lvl.subscriber = _person(seg)
-            elif lvl.level == "22" and entity == "PR":
-                lvl.payer = Payer(name=seg.get(3), payer_id=seg.get(9) or None, id_qualifier=seg.get(8) or None)
-            elif lvl.level == "23" and entity == "QC":
-                lvl.patient = _person(seg)
-            return
-        # inside a claim
-        if claim.loop in ("2300", "2310"):
-            claim.loop = "2310"
-            slot = {"77": "service_facility", "71": "attending", "82": "rendering", "DN": "referring", "P3": "referring"}.get(entity)
-            if slot:
-                claim.fields[slot] = _provider(seg)
-        elif claim.loop in ("2320", "2330"):
-            claim.loop = "2330"
-            if entity == "PR":
-                claim.other_payers.append(Payer(name=seg.get(3), payer_id=seg.get(9) or None, id_qualifier=seg.get(8) or None))
-        elif claim.loop in ("2400", "2410", "2420"):
-            claim.loop = "2420"
-
-    def _on_DMG(self, seg: Segment) -> None:
-        if self._claim is not None or self._current is None or seg.get(1) != "D8":
-            return
-        lvl = self._current
-        target = "subscriber" if self._level_entity == "IL" else "patient" if self._level_entity == "QC" else None
-        person = getattr(lvl, target) if target else None
-        if person is not None:
-            setattr(lvl, target, replace(person, birth_date=parse_date(seg.get(2), seg=seg), gender=seg.get(3) or None))
-
-    def _on_SBR(self, seg: Segment) -> None:
-        if self._claim is not None:
-            self._claim.loop = "2320"
-            return
-        if self._current is not None:
-            self._current.responsibility = seg.get(1) or None
-            self._current.filing_indicator = seg.get(9) or None
-
-    def _on_REF(self, seg: Segment) -> None:
-        qual, value = seg.get(1), seg.get(2)
-        claim = self._claim
-        if claim is None:
-            lvl = self._current
-            if lvl is not None and lvl.level == "20" and self._level_entity == "85" and qual in ("EI", "SY"):
-                if lvl.billing_provider is not None:
-                    lvl.billing_provider = replace(lvl.billing_provider, tax_id=value)
-            return
-        if claim.loop == "2300":
-            if qual == "G1":
-                claim.prior_authorizations.append(value)
-            elif qual == "9F":
-                claim.referral_numbers.append(value)
-            elif qual == "P4":
-                claim.fields["demonstration_project"] = value
-            elif qual == "D9":
-                claim.fields["clearinghouse_trace"] = value
-            elif qual == "F8":
-                claim.fields["payer_claim_number"] = value
-        elif claim.loop == "2400" and claim.line is not None:
-            if qual == "6R":
-                claim.line.control_number = value
-            elif qual == "G1":
-                claim.line.prior_authorizations.append(value)
-
-    # -- claim ----------------------------------------------------------------------------
-    def _on_CLM(self, seg: Segment) -> None:
-        lvl = self._current
-        if lvl is None or lvl.level not in ("22", "23"):
-            raise TransactionError("CLM outside a subscriber (HL*22) or patient (HL*23) level", segment_number=seg.number)
-        self.claims_seen += 1
-        claim_id = seg.get(1)
-        first = self._claim_ids.setdefault(claim_id, seg.number)
-        if first != seg.number:
-            # Both claims are read and decided; a 277CA names claims by CLM01, so say it.
-            self._notice(seg, f"CLM01 {claim_id!r} is used again (first at segment {first}); each claim is evaluated")
-        self._claim = _ClaimDraft(seg=seg, position=self._position)
-
-    def _on_DTP(self, seg: Segment) -> None:
-        claim = self._claim
-        if claim is None:
-            return
-        qual = seg.get(1)
-        if claim.loop == "2300":
-            if qual == "434":
-                claim.fields["statement_dates"] = parse_dates(seg.get(2), seg.get(3), seg=seg)
-            elif qual == "435":
-                claim.fields["admission_date"] = parse_date(seg.get(3)[:8], seg=seg)
-        elif claim.loop == "2400" and claim.line is not None and qual == "472":
-            claim.line.service_dates = parse_dates(seg.get(2), seg.get(3), seg=seg)
-
-    def _on_HI(self, seg: Segment) -> None:
-        claim = self._claim
-        if claim is None or claim.loop != "2300":
-            return
-        comp = seg.delimiters.component_str
-        for value in seg.elements[1:]:
-            if not value:
-                continue
-            parts = value.split(comp)
-            qualifier = parts[0]
-            code = parts[1] if len(parts) > 1 else ""
-            if code:
-                claim.diagnoses.append(Diagnosis(qualifier=qualifier, code=code.replace(".", "").upper()))
-
-    def _on_LX(self, seg: Segment) -> None:
-        claim = self._claim
-        if claim is None:
-            raise TransactionError("service line (LX) outside a claim: no CLM before it", segment_number=seg.number)
-        self._close_line(claim)
-        try:
-            number = int(seg.get(1))
-        except ValueError:
-            raise TransactionError(f"LX01 {seg.get(1)!r} is not a line number", segment_number=seg.number) from None
-        claim.line = _LineDraft(number=number)
-        claim.loop = "2400"
-
-    def _on_SV1(self, seg: Segment) -> None:
-        line = self._service(seg, procedure=1, charge=2)
-        line.place_of_service = seg.get(5) or None
-
-    def _on_SV2(self, seg: Segment) -> None:
-        line = self._service(seg, procedure=2, charge=3)
-        line.revenue_code = seg.get(1) or None
-
-    def _service(self, seg: Segment, *, procedure: int, charge: int) -> _LineDraft:
-        """SV1/SV2: the procedure composite at `procedure`, then charge, unit basis, units."""
-        line = self._line_for(seg)
-        comps = seg.components(procedure)
-        line.qualifier = comps[0] if comps else ""
-        line.code = (comps[1] if len(comps) > 1 else "").upper()
-        line.modifiers = tuple(m.upper() for m in comps[2:6] if m)
-        line.charge = _decimal(seg.get(charge), seg=seg, what=f"{seg.id}{charge:02d} charge")
-        line.unit_basis = seg.get(charge + 1) or "UN"
-        line.units = _decimal(seg.get(charge + 2), seg=seg, what=f"{seg.id}{charge + 2:02d} units")
-        line.segment_index = self._position
-        line.has_service = True
-        return line
-
-    def _on_LIN(self, seg: Segment) -> None:
-        claim = self._claim
-        if claim is None or claim.line is None:
-            raise TransactionError("drug identification (LIN) outside a service line", segment_number=seg.number)
-        claim.loop = "2410"
-        if seg.get(2) == "N4" and seg.get(3):
-            claim.line.ndcs.append(seg.get(3))
-
-    def _on_SVD(self, seg: Segment) -> None:
-        if self._claim is not None:
-            self._claim.loop = "2430"
-
-    def _on_other(self, seg: Segment, sid: str) -> None:
-        if sid in ("SV3", "SV4", "SV5", "SV6", "SV7") and self._claim is None:
-            raise TransactionError(f"service segment {sid} outside a claim", segment_number=seg.number)
-        if sid in ("LQ", "FRM") and self._claim is not None:
-            self._claim.loop = "2440"
-
-    # -- helpers --------------------------------------------------------------------------
-    def _hl_seen(self, hl_id: str) -> bool:
-        """Record an HL01; True if it was seen before in this transaction."""
-        if hl_id == str(self._next_hl) and hl_id not in self._odd_hl_ids:
-            self._next_hl += 1
-            return False
-        if hl_id in self._odd_hl_ids:
-            return True
-        # A plain number below the counter was seen. Compared by length first: int() of a
-        # huge string is refused, and of a non-ASCII digit (latin-1 '\xb2') fails.
-        if (hl_id.isascii() and hl_id.isdigit() and hl_id[0] != "0"
-                and len(hl_id) <= len(str(self._next_hl)) and int(hl_id) < self._next_hl):
-            return True
-        self._odd_hl_ids.add(hl_id)
-        return False
-
-    def _notice(self, seg: Segment, problem: str) -> None:
-        self.notices.append(EnvelopeIssue(seg.number, problem))
-
-    def _line_for(self, seg: Segment) -> _LineDraft:
-        claim = self._claim
-        if claim is None:
-            raise TransactionError(f"service line ({seg.id}) outside a claim: no CLM before it", segment_number=seg.number)
-        if claim.line is None or claim.loop != "2400":
-            raise TransactionError(f"{seg.id} without the LX that starts its service line", segment_number=seg.number)
-        if claim.line.has_service:
-            raise TransactionError(f"second {seg.id} in service line {claim.line.number}", segment_number=seg.number)
-        return claim.line
-
-    def _close_line(self, claim: _ClaimDraft) -> None:
-        if claim.line is not None:
-            if not claim.line.has_service:
-                raise TransactionError(f"service line {claim.line.number} has no SV1/SV2", segment_number=claim.seg.number)
-            claim.lines.append(claim.line.freeze())
-            claim.line = None
-
-    def _close_claim(self, at: Segment) -> Claim:
-        draft = self._claim
-        assert draft is not None
-        self._claim = None
-        self._close_line(draft)
-        seg = draft.seg
-        if not draft.lines:
-            raise TransactionError(f"claim {seg.get(1)!r} has no service lines (LX/SV1/SV2)", segment_number=seg.number)
-        clm05 = seg.components(5)
-        lvl = self._current
-        assert lvl is not None
-        facility = clm05[0] if clm05 else ""
-        qualifier = clm05[1] if len(clm05) > 1 else ""
-        kind = self._kind
-        if self._version not in VERSION_FAMILY and qualifier in ("A", "B"):
-            kind = "I" if qualifier == "A" else "P"
-        info = self._info
-        return Claim(
-            claim_id=seg.get(1),
-            total_charge=_decimal(seg.get(2), seg=seg, what="CLM02 total charge"),
-            kind=kind,
-            facility_code=facility,
-            facility_qualifier=qualifier,
-            frequency=clm05[2] if len(clm05) > 2 else "",
-            lines=tuple(draft.lines),
-            diagnoses=tuple(draft.diagnoses),
-            prior_authorizations=tuple(draft.prior_authorizations),
-            referral_numbers=tuple(draft.referral_numbers),
-            other_payers=tuple(draft.other_payers),
-            billing_provider=lvl.billing_provider,
-            payer=lvl.payer,
-            claim_filing_indicator=lvl.filing_indicator,
-            payer_responsibility=lvl.responsibility,
-            subscriber=lvl.subscriber,
-            patient=lvl.patient if lvl.level == "23" else None,
-            transaction=info,
-            location=ClaimLocation(
-                transaction_index=self._transaction_index,
-                segment_number=seg.number,
-                position_in_transaction=draft.position,
-                claim_index=self.claims_seen,
-            ),
-            **draft.fields,
-        )
-
-    def _make_info(self, at: Segment) -> TransactionInfo:
-        isa, gs, st, bht = self._env.isa, self._env.gs, self._st, self._bht
-        if st is None:
-            raise TransactionError("HL before ST", segment_number=at.number)
+                    receiver = Provider(entity="40", name=_get(els, 3), npi=_get(els, 9) or None)
+            elif sid in CLAIM_ONLY:
+                _outside_claim(sid, n)
+        assert st is not None
+        isa, gs = self._env.isa, self._env.gs
         created = None
-        if bht is not None and bht.get(4):
+        if bht is not None and _get(bht, 4):
             try:
-                created = parse_date(bht.get(4), seg=bht)
+                created = parse_date(_get(bht, 4), "BHT", first)
             except TransactionError:
                 created = None
-        return TransactionInfo(
+        self.info = TransactionInfo(
             sender_qualifier=isa.get(5),
             sender_id=isa.get(6).strip(),
             receiver_qualifier=isa.get(7),
@@ -609,12 +258,260 @@ class TransactionWalker:
             gs_receiver=gs.get(3) if gs else "",
             group_control=gs.get(6) if gs else "",
             version=self._version,
-            transaction_control=st.get(2),
-            reference=bht.get(3) if bht else "",
+            transaction_control=_get(st, 2),
+            reference=_get(bht, 3) if bht else "",
             created=created,
-            submitter=self._submitter or Provider(entity="41", name="", npi=None),
-            receiver=self._receiver or Provider(entity="40", name="", npi=None),
+            submitter=submitter or Provider(entity="41", name="", npi=None),
+            receiver=receiver or Provider(entity="40", name="", npi=None),
+            interchange_index=self._env.interchange_index,
+            group_index=self._env.group_index,
+        )
+        return self.info
+
+    # -- HL levels ----------------------------------------------------------------------------
+    def read_level(self, texts: list[str], first: int, parent: Level | None) -> Level:
+        """One HL block (HL and its name loops, up to the next HL or CLM) under `parent`."""
+        checker = _Checker()
+        split = self._elem
+        hl = texts[0].split(split)
+        checker.check(hl, first)
+        hl_id, parent_id, code = _get(hl, 1), _get(hl, 2) or None, _get(hl, 3)
+        want = HL_PARENT_LEVEL.get(code, "?")
+        if want == "?":
+            raise TransactionError(f"HL {hl_id!r} has level code {code!r}; an 837 uses 20, 22 and 23", segment_number=first)
+        if hl_id in self._hl_ids:
+            self._notice(first, f"HL01 {hl_id!r} is used twice in this transaction")
+        elif len(self._hl_ids) < 100_000:
+            self._hl_ids.add(hl_id)
+        if parent is not None and parent_id != parent.hl_id:
+            self._notice(first, f"HL {hl_id!r} names parent {parent_id!r} but sits under HL {parent.hl_id!r} (level {want})")
+        elif parent is None and parent_id:
+            self._notice(first, f"HL {hl_id!r} (level 20) names a parent {parent_id!r}; level 20 has none")
+        lvl = Level(hl_id, code)
+        if parent is not None:
+            lvl.billing_provider = parent.billing_provider
+            lvl.subscriber = parent.subscriber
+            lvl.payer = parent.payer
+            lvl.filing_indicator = parent.filing_indicator
+            lvl.responsibility = parent.responsibility
+        entity = None  # which NM1 of the level we are in (85, IL, PR, QC ...)
+        for i in range(1, len(texts)):
+            n = first + i
+            els = texts[i].split(split)
+            sid = checker.check(els, n)
+            if sid == "NM1":
+                entity = els[1]
+                if code == "20" and entity == "85":
+                    lvl.billing_provider = _provider(els)
+                elif code == "22" and entity == "IL":
+                    lvl.subscriber = _person(els)
+                elif code == "22" and entity == "PR":
+                    lvl.payer = Payer(name=_get(els, 3), payer_id=_get(els, 9) or None, id_qualifier=_get(els, 8) or None)
+                elif code == "23" and entity == "QC":
+                    lvl.patient = _person(els)
+            elif sid == "DMG":
+                if _get(els, 1) == "D8":
+                    target = "subscriber" if entity == "IL" else "patient" if entity == "QC" else None
+                    person = getattr(lvl, target) if target else None
+                    if person is not None:
+                        setattr(lvl, target, replace(person, birth_date=parse_date(_get(els, 2), "DMG", n),
+                                                     gender=_get(els, 3) or None))
+            elif sid == "SBR":
+                lvl.responsibility = _get(els, 1) or None
+                lvl.filing_indicator = _get(els, 9) or None
+            elif sid == "REF":
+                if code == "20" and entity == "85" and els[1] in ("EI", "SY") and lvl.billing_provider is not None:
+                    lvl.billing_provider = replace(lvl.billing_provider, tax_id=els[2])
+            elif sid in CLAIM_ONLY:
+                _outside_claim(sid, n)
+        return lvl
+
+    # -- claims -------------------------------------------------------------------------------
+    def read_claim(self, texts: list[str], first: int, level: Level, *, claim_index: int, st_number: int) -> Claim:
+        """One claim (CLM up to the next CLM, HL or SE) of `level` (a 22 or 23)."""
+        checker = _Checker()
+        split = self._elem
+        els = texts[0].split(split)
+        checker.check(els, first)
+        claim_id = els[1]
+        seen = self._claim_ids.setdefault(claim_id, first)
+        if seen != first:
+            # Both claims are read and decided; a 277CA names claims by CLM01, so say it.
+            self._notice(first, f"CLM01 {claim_id!r} is used again (first at segment {seen}); each claim is evaluated")
+        draft = _Claim(els, first)
+        for i in range(1, len(texts)):
+            n = first + i
+            els = texts[i].split(split)
+            sid = checker.check(els, n)
+            handler = _CLAIM_HANDLERS.get(sid)
+            if handler is not None:
+                handler(self, draft, els, n)
+        return self._close(draft, level, claim_index, st_number)
+
+    def _on_DTP(self, c: _Claim, els: list[str], n: int) -> None:
+        qual = els[1]
+        if c.loop == "2300":
+            if qual == "434":
+                c.fields["statement_dates"] = parse_dates(els[2], els[3], "DTP", n)
+            elif qual == "435":
+                c.fields["admission_date"] = parse_date(els[3][:8], "DTP", n)
+        elif c.loop == "2400" and c.line is not None and qual == "472":
+            c.line.service_dates = parse_dates(els[2], els[3], "DTP", n)
+
+    def _on_HI(self, c: _Claim, els: list[str], n: int) -> None:
+        if c.loop != "2300":
+            return
+        comp = self._comp
+        for value in els[1:]:
+            if value:
+                parts = value.split(comp)
+                code = parts[1] if len(parts) > 1 else ""
+                if code:
+                    c.diagnoses.append(Diagnosis(qualifier=parts[0], code=code.replace(".", "").upper()))
+
+    def _on_LX(self, c: _Claim, els: list[str], n: int) -> None:
+        self._close_line(c)
+        try:
+            number = int(els[1])
+        except ValueError:
+            raise TransactionError(f"LX01 {els[1]!r} is not a line number", segment_number=n) from None
+        c.line = _Line(number=number)
+        c.loop = "2400"
+
+    def _on_SV1(self, c: _Claim, els: list[str], n: int) -> None:
+        line = self._service(c, els, n, procedure=1, charge=2)
+        line.place_of_service = _get(els, 5) or None
+
+    def _on_SV2(self, c: _Claim, els: list[str], n: int) -> None:
+        line = self._service(c, els, n, procedure=2, charge=3)
+        line.revenue_code = els[1] or None
+
+    def _service(self, c: _Claim, els: list[str], n: int, *, procedure: int, charge: int) -> _Line:
+        """SV1/SV2: the procedure composite at `procedure`, then charge, unit basis, units."""
+        sid = els[0]
+        line = c.line
+        if line is None or c.loop != "2400":
+            raise TransactionError(f"{sid} without the LX that starts its service line", segment_number=n)
+        if line.has_service:
+            raise TransactionError(f"second {sid} in service line {line.number}", segment_number=n)
+        value = _get(els, procedure)
+        comps = value.split(self._comp) if value else []
+        line.qualifier = comps[0] if comps else ""
+        line.code = (comps[1] if len(comps) > 1 else "").upper()
+        line.modifiers = tuple(m.upper() for m in comps[2:6] if m)
+        line.charge = _number(_get(els, charge), f"{sid}{charge:02d} charge", sid, n)
+        line.unit_basis = _get(els, charge + 1) or "UN"
+        line.units = _number(_get(els, charge + 2), f"{sid}{charge + 2:02d} units", sid, n)
+        line.has_service = True
+        return line
+
+    def _on_NM1(self, c: _Claim, els: list[str], n: int) -> None:
+        entity = els[1]
+        if c.loop in ("2300", "2310"):
+            c.loop = "2310"
+            slot = _NAME_SLOTS.get(entity)
+            if slot:
+                c.fields[slot] = _provider(els)
+        elif c.loop in ("2320", "2330"):
+            c.loop = "2330"
+            if entity == "PR":
+                c.other_payers.append(Payer(name=_get(els, 3), payer_id=_get(els, 9) or None,
+                                            id_qualifier=_get(els, 8) or None))
+        elif c.loop in ("2400", "2410", "2420"):
+            c.loop = "2420"
+
+    def _on_SBR(self, c: _Claim, els: list[str], n: int) -> None:
+        c.loop = "2320"
+
+    def _on_REF(self, c: _Claim, els: list[str], n: int) -> None:
+        qual, value = els[1], els[2]
+        if c.loop == "2300":
+            if qual == "G1":
+                c.prior_authorizations.append(value)
+            elif qual == "9F":
+                c.referral_numbers.append(value)
+            elif qual == "P4":
+                c.fields["demonstration_project"] = value
+            elif qual == "D9":
+                c.fields["clearinghouse_trace"] = value
+            elif qual == "F8":
+                c.fields["payer_claim_number"] = value
+        elif c.loop == "2400" and c.line is not None:
+            if qual == "6R":
+                c.line.control_number = value
+            elif qual == "G1":
+                c.line.prior_authorizations.append(value)
+
+    def _on_LIN(self, c: _Claim, els: list[str], n: int) -> None:
+        if c.line is None:
+            _outside_claim("LIN", n)
+        c.loop = "2410"
+        if _get(els, 2) == "N4" and _get(els, 3):
+            c.line.ndcs.append(els[3])  # type: ignore[union-attr]
+
+    def _on_SVD(self, c: _Claim, els: list[str], n: int) -> None:
+        c.loop = "2430"
+
+    def _on_LQ(self, c: _Claim, els: list[str], n: int) -> None:
+        c.loop = "2440"
+
+    def _on_inside(self, c: _Claim, els: list[str], n: int) -> None:
+        """A segment that only a transaction's frame may hold (ST, HL, CLM, SE) inside a claim:
+        the index never gives such a range, so this is a caller's mistake."""
+        raise TransactionError(f"{els[0]} inside a claim", segment_number=n)
+
+    # -- helpers ------------------------------------------------------------------------------
+    def _notice(self, number: int, problem: str) -> None:
+        self.notices.append(EnvelopeIssue(number, problem))
+
+    @staticmethod
+    def _close_line(c: _Claim) -> None:
+        if c.line is not None:
+            if not c.line.has_service:
+                raise TransactionError(f"service line {c.line.number} has no SV1/SV2", segment_number=c.number)
+            c.lines.append(c.line.freeze())
+            c.line = None
+
+    def _close(self, c: _Claim, level: Level, claim_index: int, st_number: int) -> Claim:
+        self._close_line(c)
+        els, n = c.els, c.number
+        if not c.lines:
+            raise TransactionError(f"claim {els[1]!r} has no service lines (LX/SV1/SV2)", segment_number=n)
+        clm05 = _get(els, 5).split(self._comp)
+        return Claim(
+            claim_id=els[1],
+            total_charge=_number(_get(els, 2), "CLM02 total charge", "CLM", n),
+            kind=self._kind,
+            facility_code=clm05[0],
+            facility_qualifier=clm05[1] if len(clm05) > 1 else "",
+            frequency=clm05[2] if len(clm05) > 2 else "",
+            lines=tuple(c.lines),
+            diagnoses=tuple(c.diagnoses),
+            prior_authorizations=tuple(c.prior_authorizations),
+            referral_numbers=tuple(c.referral_numbers),
+            other_payers=tuple(c.other_payers),
+            billing_provider=level.billing_provider,
+            payer=level.payer,
+            claim_filing_indicator=level.filing_indicator,
+            payer_responsibility=level.responsibility,
+            subscriber=level.subscriber,
+            patient=level.patient if level.level == "23" else None,
+            transaction=self.info,
+            location=ClaimLocation(
+                transaction_index=self._transaction_index,
+                segment_number=n,
+                position_in_transaction=n - st_number + 1,
+                claim_index=claim_index,
+            ),
+            **c.fields,
         )
 
 
-_HANDLERS = {name[4:]: func for name, func in vars(TransactionWalker).items() if name.startswith("_on_") and name != "_on_other"}
+_NAME_SLOTS = {"77": "service_facility", "71": "attending", "82": "rendering", "DN": "referring", "P3": "referring"}
+_CLAIM_HANDLERS = {
+    "DTP": ClaimReader._on_DTP, "HI": ClaimReader._on_HI, "LX": ClaimReader._on_LX, "SV1": ClaimReader._on_SV1,
+    "SV2": ClaimReader._on_SV2, "NM1": ClaimReader._on_NM1, "SBR": ClaimReader._on_SBR, "REF": ClaimReader._on_REF,
+    "LIN": ClaimReader._on_LIN, "SVD": ClaimReader._on_SVD, "LQ": ClaimReader._on_LQ, "FRM": ClaimReader._on_LQ,
+    "ST": ClaimReader._on_inside, "HL": ClaimReader._on_inside, "CLM": ClaimReader._on_inside,
+    "SE": ClaimReader._on_inside,
+}

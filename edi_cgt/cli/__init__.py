@@ -65,7 +65,6 @@ def _register() -> None:
         ("filter", ("filter_",)),
         ("replay", ("replay",)),
         ("validate", ("validate",)),
-        ("bench", ("bench",)),
     ):
         try:
             mod = importlib.import_module(f"{__name__}.{module}")

@@ -51,6 +51,15 @@ def log() -> Any:
     return structlog.get_logger("edi_cgt")
 
 
+_WARNING_EVENTS = frozenset({"transaction_passed_through", "claim_passed_through", "transaction_not_supported",
+                             "envelope_issue", "claim_warning"})
+
+
+def log_event(name: str, **fields: Any) -> None:
+    """A pipeline event (edi_cgt.pipeline on_event) as a log line: problems as warnings."""
+    getattr(log(), "warning" if name in _WARNING_EVENTS else "info")(name, **fields)
+
+
 def fail(message: str, *, status: int = EXIT_BAD_INPUT, **fields: Any) -> "click.exceptions.Exit":
     """Report a fatal problem (stderr line + log event) and return the Exit to raise."""
     log().error("fatal", message=message, **fields)

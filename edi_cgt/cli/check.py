@@ -8,7 +8,7 @@ import sys
 
 import click
 
-from ._common import EXIT_OK, EXIT_REJECTED, handle_errors, log
+from ._common import EXIT_OK, EXIT_PASSED_THROUGH, EXIT_REJECTED, handle_errors, log, log_event as _log_event
 
 _DATE = click.DateTime(formats=["%Y-%m-%d"])
 
@@ -41,32 +41,29 @@ def check(ctx: click.Context, inputs: tuple[str, ...], site_path: str | None, po
 
     \b
     Exit status: 0 no claim rejected; 1 some claim rejected; 2 bad input, policy
-    or site file (the message names the file, line or segment and the problem).
+    or site file (the message names the file, line or segment and the problem);
+    3 some claims or transactions could not be read and were skipped (logged).
     """
-    from ..claims.stream import read_claims
+    from ..decider import DeciderConfig, make_decider
     from ..io import describe_source, read_chunks
-    from ..policy import evaluate, load_policy, load_site
+    from ..pipeline import FilterStats, decide_claims
     from ..policy.render import CHECK_HEADER, check_rows, table
 
-    policy = load_policy(policy_path)
-    site = load_site(site_path, policy=policy) if site_path else None
     day = as_of.date() if as_of else None
+    decider = make_decider(DeciderConfig(policy_path, site_path, day))
     rows = []
     n_claims = n_rejected = 0
     out = sys.stdout
+    stats = FilterStats()
     for source in inputs or ("-",):
         where = describe_source(source)
-
-        def issue(i, where=where):
-            log().warning("envelope", file=where, segment=i.segment_number, problem=i.problem)
-
-        for claim in read_claims(read_chunks(source), where=where, on_issue=issue):
-            decision = evaluate(claim, policy, site, as_of=day)
+        for claim, decision in decide_claims(read_chunks(source), decide=decider, where=where, on_event=_log_event,
+                                           stats=stats):
             n_claims += 1
             n_rejected += decision.rejected
             if only_findings and not decision.findings:
                 continue
-            for row in check_rows(claim, decision, policy, day):
+            for row in check_rows(claim, decision, decider.policy, day):
                 if fmt == "json":
                     out.write(json.dumps({"file": where, **dataclasses.asdict(row)}, separators=(",", ":")) + "\n")
                 else:
@@ -74,7 +71,10 @@ def check(ctx: click.Context, inputs: tuple[str, ...], site_path: str | None, po
     if fmt == "table":
         if rows:
             out.write(table(CHECK_HEADER, rows, max_width=100) + "\n")
-        out.write(f"{n_claims} claims, {n_rejected} rejected\n")
+        skipped = f", {stats.unevaluated} not read (see the log)" if stats.unevaluated else ""
+        out.write(f"{n_claims} claims, {n_rejected} rejected{skipped}\n")
     out.flush()
-    log().info("check", claims=n_claims, rejected=n_rejected)
+    log().info("check", claims=n_claims, rejected=n_rejected, unevaluated=stats.unevaluated)
+    if stats.unevaluated:
+        ctx.exit(EXIT_PASSED_THROUGH)
     ctx.exit(EXIT_REJECTED if n_rejected else EXIT_OK)

@@ -6,14 +6,15 @@ import sys
 
 import click
 
-from ._common import handle_errors, log
+from ._common import EXIT_PASSED_THROUGH, handle_errors, log, log_event
 
 
 @click.command()
 @click.argument("inputs", nargs=-1, type=click.Path(allow_dash=True, dir_okay=False))
 @click.option("--phi", is_flag=True, help="Include subscriber/patient names, member ids and birth dates (PHI).")
+@click.pass_context
 @handle_errors
-def claims(inputs: tuple[str, ...], phi: bool) -> None:
+def claims(ctx: click.Context, inputs: tuple[str, ...], phi: bool) -> None:
     """Print every claim of 837 INPUT files as JSON lines (default: stdin).
 
     \b
@@ -26,23 +27,23 @@ def claims(inputs: tuple[str, ...], phi: bool) -> None:
       edi-cgt claims fixtures/cgt_837p_mixed.837
       zcat archive.837.gz | edi-cgt claims - | jq .claim_id
 
-    Exit status: 0 all inputs read; 2 an input could not be read (message names
-    the file, the segment number and the problem; the claims before it are printed).
+    Exit status: 0 every claim read; 2 an input could not be read (message names
+    the file, the segment number and the problem; the claims before it are printed);
+    3 some claims or transactions could not be read and were skipped (logged).
     """
     from ..claims.jsonview import claim_to_dict
-    from ..claims.stream import read_claims
     from ..io import describe_source, read_chunks
+    from ..pipeline import FilterStats, read_claims
 
     out = sys.stdout
+    stats = FilterStats()
     for source in inputs or ("-",):
         where = describe_source(source)
-
-        def issue(i, where=where):
-            log().warning("envelope", file=where, segment=i.segment_number, problem=i.problem)
-
         n = 0
-        for claim in read_claims(read_chunks(source), where=where, on_issue=issue):
+        for claim in read_claims(read_chunks(source), where=where, on_event=log_event, stats=stats):
             out.write(json.dumps(claim_to_dict(claim, include_phi=phi), separators=(",", ":")) + "\n")
             n += 1
         out.flush()
         log().info("read", file=where, claims=n)
+    if stats.unevaluated:
+        ctx.exit(EXIT_PASSED_THROUGH)

@@ -12,9 +12,11 @@ from ._common import (
     handle_errors,
     install_signal_handlers,
     log,
+    log_event,
 )
 
 _DATE = click.DateTime(formats=["%Y-%m-%d"])
+
 
 
 @click.command("filter")
@@ -29,23 +31,22 @@ _DATE = click.DateTime(formats=["%Y-%m-%d"])
 @click.option("--policy", "policy_path", type=click.Path(exists=True, dir_okay=False),
               help="Policy file (default: the built-in Medi-Cal CGT policy, July 2025).")
 @click.option("--as-of", type=_DATE, help="Evaluate every claim as if on this date (YYYY-MM-DD).")
+@click.option("--read-all", is_flag=True,
+              help="Read and decide every claim, not only those that carry a policy code (the others cannot be "
+                   "rejected): every claim's segments are then checked; slower. Implied by --ack-all and --strict.")
 @click.option("--strict", is_flag=True,
-              help="Treat a transaction that cannot be read as claims as fatal (exit 2) instead of passing it through.")
+              help="Read every claim (--read-all) and treat one that cannot be read as fatal (exit 2) instead of "
+                   "passing it through.")
 @click.option("--validate", is_flag=True,
               help="Run full 5010 syntax validation (pyx12) first: a transaction that fails it is left out "
                    "of the clean 837 whole and reported in a 999 (see --syntax-ack).")
 @click.option("--syntax-ack", type=click.Path(dir_okay=False),
               help="Where the 999 goes with --validate (default: the --rejects path + '.999').")
-@click.option("--fast-path/--no-fast-path", "fast", default=True, show_default=True,
-              help="Read only the claims that carry a policy code: copy the rest of the input as bytes, "
-                   "and cut rejected claims out around them when the transaction is shown well-formed "
-                   "(outputs are identical either way; off with --ack-all and --strict, since those "
-                   "need every claim read).")
 @click.pass_context
 @handle_errors
 def filter_(ctx: click.Context, input_: str, output: str, rejects: str, ack_all: bool, site_path: str | None,
-            policy_path: str | None, as_of: dt.datetime | None, strict: bool, validate: bool,
-            syntax_ack: str | None, fast: bool) -> None:
+            policy_path: str | None, as_of: dt.datetime | None, read_all: bool, strict: bool, validate: bool,
+            syntax_ack: str | None) -> None:
     """Pass clean claims on, pull policy rejections out into a 277CA.
 
     Reads one 837P/837I INPUT (a path, a .gz, or '-' for stdin), applies the policy
@@ -64,8 +65,10 @@ def filter_(ctx: click.Context, input_: str, output: str, rejects: str, ack_all:
       edi-cgt filter in.837.gz -o clean.837 --rejects out.277 --site site.toml
 
     \b
-    Every claim that goes in comes out once: in the clean 837 or in the 277CA
-    (or, if its transaction could not be read, passed through unchanged and
+    Only the claims that carry one of the policy's codes are read and decided;
+    every other claim is counted and passes through as it came (no rule can
+    reject it). Every claim that goes in comes out once: in the clean 837 or in
+    the 277CA (or, if it could not be read, passed through unchanged and
     logged). Files are written to a temporary name and renamed when complete;
     on any error or signal no partial file is left. Logs (JSON on stderr) carry
     claim ids and control numbers, never member names, ids or birth dates.
@@ -77,7 +80,7 @@ def filter_(ctx: click.Context, input_: str, output: str, rejects: str, ack_all:
     """
     from ..decider import DeciderConfig, make_decider
     from ..io import AtomicOutputs, describe_source, read_chunks
-    from ..pipeline import run_filter
+    from ..pipeline import FilterOptions, run_filter
     from ..writers.ack277 import AckWriter
 
     import os
@@ -93,14 +96,6 @@ def filter_(ctx: click.Context, input_: str, output: str, rejects: str, ack_all:
     where = describe_source(input_)
     decide = make_decider(DeciderConfig(policy_path, site_path, as_of.date() if as_of else None))
     logger = log()
-
-    def on_event(name: str, **fields: object) -> None:
-        if name == "transaction_passed_through" and strict:
-            from ..x12.errors import TransactionError
-
-            raise TransactionError(str(fields.get("problem")), segment_number=fields.get("segment"), where=where)  # type: ignore[arg-type]
-        level = "warning" if name in ("transaction_passed_through", "envelope_issue") else "info"
-        getattr(logger, level)(name, **fields)
 
     source, spool = input_, None
     rejected_syntax: frozenset[int] = frozenset()
@@ -130,9 +125,10 @@ def filter_(ctx: click.Context, input_: str, output: str, rejects: str, ack_all:
     with AtomicOutputs(*paths) as outs:
         ack_out, clean_out = outs[0], outs[1]
         with AckWriter(ack_out.stream, ack_all=ack_all, include_phi=True, now=_now()) as ack:
+            options = FilterOptions(read_all=read_all or ack_all or strict, strict=strict,
+                                    syntax_rejected=rejected_syntax)
             stats = run_filter(read_chunks(source), out=clean_out.stream, decide=decide, sinks=[ack], where=where,
-                               on_event=on_event, fast=fast and not ack_all and not strict,
-                               syntax_rejected=rejected_syntax)
+                               on_event=log_event, options=options)
         if validate:
             outs[2].write(ack999.encode("latin-1"))
     if spool is not None:
@@ -140,7 +136,7 @@ def filter_(ctx: click.Context, input_: str, output: str, rejects: str, ack_all:
     summary = stats.as_dict()
     summary["by_rule"] = dict(sorted(stats.by_rule.items()))
     logger.info("summary", **summary)
-    if stats.transactions_passed_through:
+    if stats.unevaluated or stats.transactions_passed_through:
         ctx.exit(EXIT_PASSED_THROUGH)
     ctx.exit(EXIT_REJECTED if stats.rejected or stats.syntax_rejected else EXIT_OK)
 

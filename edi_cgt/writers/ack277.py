@@ -10,7 +10,9 @@
 #
 # Envelopes mirror the input: one output interchange per input interchange (parties swapped), one
 # GS per input group, one ST..SE per input transaction that has something to report, all opened
-# lazily so that an input with nothing to report yields zero bytes. A 2000C loop covers a run of
+# lazily so that an input with nothing to report yields zero bytes. The caller says where each
+# transaction begins and ends (begin_transaction/end_transaction, with the interchange and group
+# ordinals in its TransactionInfo); nothing is inferred from the claims. A 2000C loop covers a run of
 # consecutive claims with the same billing provider (in an 837 that is one 2000A loop).
 #
 # Every value taken from a claim goes through `_clean`: delimiter characters and anything outside
@@ -121,10 +123,7 @@ class _Run:
 class _Transaction:
     """An input 837 transaction being acknowledged."""
 
-    key: tuple[str, str, str, int]
     info: TransactionInfo
-    interchange: int  # ordinal of the input interchange
-    group: int  # ordinal of the input group
     claims: IO[bytes]
     runs: IO[bytes]
     tally: _Tally = field(default_factory=_Tally)
@@ -137,11 +136,13 @@ class _Transaction:
 
 # -- the writer ------------------------------------------------------------------------------
 class AckWriter:
-    """Write 277CA acknowledgments for claims fed in input order.
+    """Write 277CA acknowledgments for the claims of input 837 transactions, in input order.
 
-    `add(claim, decision)` for every claim of the input (accepted ones too: they count in the
-    totals); `close()` at the end. With `ack_all` every claim gets a 2000D loop, otherwise only
-    rejected claims do, and a transaction without rejections gets no 277 at all.
+    Per transaction: `begin_transaction(info)`, then for every claim in order `add(claim,
+    decision)`, or `add_unread(n, charges, provider)` for accepted claims that were not read (they
+    count in the totals), then `end_transaction()`; `close()` at the end. With `ack_all` every
+    claim gets a 2000D loop, otherwise only rejected claims do, and a transaction without
+    rejections gets no 277 at all.
     """
 
     def __init__(
@@ -180,17 +181,12 @@ class AckWriter:
         self._time = now.strftime("%H%M")
         self._isa_date = now.strftime("%y%m%d")
         self._isa_ctl = self._gs_ctl = self._st_ctl = control_number_start
-        # Input tracking: ordinals of input interchanges and groups, by change of key.
-        self._in_isa_key: tuple[str, ...] | None = None
-        self._in_isa_seq = 0
-        self._in_gs_key: tuple[str, ...] | None = None
-        self._in_gs_seq = 0
         self._txn: _Transaction | None = None
         # Output envelope state: which input interchange/group the open ISA/GS mirror.
         self._open_isa: int | None = None
         self._open_isa_ctl = ""
         self._isa_groups = 0
-        self._open_gs: int | None = None
+        self._open_gs: tuple[int, int] | None = None  # (interchange, group) ordinals of the input
         self._open_gs_ctl = ""
         self._gs_sets = 0
         self._closed = False
@@ -199,22 +195,24 @@ class AckWriter:
         self.claims_rejected = 0
 
     # -- public API ----------------------------------------------------------------------
-    def add(self, claim: Claim, decision: Decision) -> None:
-        """Account for one claim; render it to the spool if it is to be reported."""
+    def begin_transaction(self, info: TransactionInfo) -> None:
+        """An input 837 transaction begins; its claims follow in order (add, add_unread)."""
         if self._closed:
-            raise ValueError("AckWriter.add() after close()")
-        info, loc = claim.transaction, claim.location
-        if info is None or loc is None:
-            raise ValueError(
-                f"claim {claim.claim_id!r}: the 277CA writer needs claim.transaction and "
-                "claim.location (set by the 837 reader)"
-            )
+            raise ValueError("AckWriter.begin_transaction() after close()")
+        if self._txn is not None:
+            raise ValueError("AckWriter.begin_transaction() before end_transaction()")
+        self._txn = _Transaction(
+            info=info,
+            claims=tempfile.SpooledTemporaryFile(max_size=SPOOL_MAX_BYTES),
+            runs=tempfile.SpooledTemporaryFile(max_size=SPOOL_MAX_BYTES),
+        )
+
+    def add(self, claim: Claim, decision: Decision) -> None:
+        """Account for one claim of the transaction; render it if it is to be reported."""
+        txn = self._current("add")
         if decision.claim_id != claim.claim_id:
-            raise ValueError(
-                f"decision for claim {decision.claim_id!r} given with claim {claim.claim_id!r} "
-                f"(input claim number {loc.claim_index})"
-            )
-        txn, run = self._place(info, loc.transaction_index, claim.billing_provider)
+            raise ValueError(f"decision for claim {decision.claim_id!r} given with claim {claim.claim_id!r}")
+        run = self._run(txn, claim.billing_provider)
         rejected = decision.rejected
         txn.tally.add(claim.total_charge, rejected)
         run.tally.add(claim.total_charge, rejected)
@@ -234,51 +232,47 @@ class AckWriter:
         if rejected:
             txn.rejected_reported += 1
 
-    def add_unread(self, transaction: TransactionInfo, transaction_index: int, billing_provider: Provider | None,
-                   claims: int, charges: Decimal) -> None:
+    def add_unread(self, claims: int, charges: Decimal, billing_provider: Provider | None) -> None:
         """Account for `claims` accepted claims in a row, all of one billing provider, that were
-        not read one by one (edi_cgt.pipeline's fast path): the same as add() for each of them
-        without --ack-all, where accepted claims count in the totals only. `billing_provider`
-        None stands for a whole transaction in which nothing is rejected (it writes no 277;
-        it still marks where the input's interchanges and groups change)."""
-        if self._closed:
-            raise ValueError("AckWriter.add_unread() after close()")
+        not read one by one: they count in the totals only (never with ack_all, which reports
+        every claim). `billing_provider` is None only for a transaction none of whose claims was
+        read, which has nothing to report."""
+        txn = self._current("add_unread")
         if self._ack_all:
             raise ValueError("with ack_all every claim is reported: add() each one")
-        txn, run = self._place(transaction, transaction_index, billing_provider)
+        run = self._run(txn, billing_provider)
         txn.tally.add_accepted(claims, charges)
         run.tally.add_accepted(claims, charges)
 
-    def _place(self, info: TransactionInfo, transaction_index: int,
-               provider: Provider | None) -> tuple[_Transaction, _Run]:
-        """The input transaction and billing-provider run the next claims belong to, starting
-        new ones (and finishing the old) when the transaction or the provider changes."""
-        key = (info.interchange_control, info.group_control, info.transaction_control, transaction_index)
-        if self._txn is None or self._txn.key != key:
-            self._finish_transaction()
-            self._txn = self._start_transaction(key, info)
-        txn = self._txn
+    def end_transaction(self) -> None:
+        """The transaction is complete: write its 277 if it has anything to report."""
+        txn, self._txn = self._current("end_transaction"), None
+        try:
+            self._finish_run(txn)
+            if txn.reported:
+                self._write_transaction(txn)
+        finally:
+            txn.claims.close()
+            txn.runs.close()
+
+    def _current(self, what: str) -> "_Transaction":
+        if self._txn is None:
+            raise ValueError(f"AckWriter.{what}() outside begin_transaction()/end_transaction()")
+        return self._txn
+
+    def _run(self, txn: "_Transaction", provider: Provider | None) -> "_Run":
+        """The billing-provider run the next claims belong to (a new one when it changes)."""
         if txn.run is None or txn.run.provider != provider:
             self._finish_run(txn)
             txn.run = _Run(provider)
-        return txn, txn.run
-
-    def discard_transaction(self) -> None:
-        """Forget the claims added since the current input transaction began.
-
-        For a transaction that turned out unreadable part-way and is passed through untouched:
-        none of its claims is acknowledged.
-        """
-        txn, self._txn = self._txn, None
-        if txn is not None:
-            txn.claims.close()
-            txn.runs.close()
+        return txn.run
 
     def close(self) -> None:
         """Write the last transaction and the open GE/IEA. Does not close `out`."""
         if self._closed:
             return
-        self._finish_transaction()
+        if self._txn is not None:
+            self.end_transaction()
         self._close_interchange()
         self._closed = True
 
@@ -298,33 +292,16 @@ class AckWriter:
         # what was already written so that the output stays well-formed.
         # If `out` itself failed, the original exception is the one worth seeing.
         self._closed = True
-        self.discard_transaction()
+        txn, self._txn = self._txn, None
+        if txn is not None:
+            txn.claims.close()
+            txn.runs.close()
         try:
             self._close_interchange()
         except Exception:  # noqa: BLE001 - already propagating `exc`
             pass
 
     # -- transactions --------------------------------------------------------------------
-    def _start_transaction(self, key: tuple[str, str, str, int], info: TransactionInfo) -> _Transaction:
-        isa_key = (info.sender_qualifier, info.sender_id, info.receiver_qualifier,
-                   info.receiver_id, info.interchange_control, info.usage)
-        if isa_key != self._in_isa_key:
-            self._in_isa_key = isa_key
-            self._in_isa_seq += 1
-            self._in_gs_key = None
-        gs_key = (info.gs_sender, info.gs_receiver, info.group_control, info.version)
-        if gs_key != self._in_gs_key:
-            self._in_gs_key = gs_key
-            self._in_gs_seq += 1
-        return _Transaction(
-            key=key,
-            info=info,
-            interchange=self._in_isa_seq,
-            group=self._in_gs_seq,
-            claims=tempfile.SpooledTemporaryFile(max_size=SPOOL_MAX_BYTES),
-            runs=tempfile.SpooledTemporaryFile(max_size=SPOOL_MAX_BYTES),
-        )
-
     def _finish_run(self, txn: _Transaction) -> None:
         run = txn.run
         if run is None or run.hl is None:
@@ -334,19 +311,6 @@ class AckWriter:
         txn.runs.write(_RUN_HEADER.pack(len(segments), run.reported, len(payload)))
         txn.runs.write(payload)
         txn.run_count += 1
-
-    def _finish_transaction(self) -> None:
-        txn = self._txn
-        if txn is None:
-            return
-        self._txn = None
-        try:
-            self._finish_run(txn)
-            if txn.reported:
-                self._write_transaction(txn)
-        finally:
-            txn.claims.close()
-            txn.runs.close()
 
     def _write_transaction(self, txn: _Transaction) -> None:
         self._open_envelopes(txn)
@@ -376,13 +340,13 @@ class AckWriter:
     # -- envelopes -----------------------------------------------------------------------
     def _open_envelopes(self, txn: _Transaction) -> None:
         info = txn.info
-        if self._open_isa != txn.interchange:
+        if self._open_isa != info.interchange_index:
             self._close_interchange()
             ctl = f"{self._isa_ctl:09d}"
             self._isa_ctl = _next_control(self._isa_ctl)
             self._out.write(self._isa(info, ctl))
-            self._open_isa, self._open_isa_ctl, self._isa_groups = txn.interchange, ctl, 0
-        if self._open_gs != txn.group:
+            self._open_isa, self._open_isa_ctl, self._isa_groups = info.interchange_index, ctl, 0
+        if self._open_gs != (info.interchange_index, info.group_index):
             self._close_group()
             ctl = str(self._gs_ctl)
             self._gs_ctl = _next_control(self._gs_ctl)
@@ -394,7 +358,7 @@ class AckWriter:
                     self._date, self._time, ctl, "X", VERSION,
                 )
             )
-            self._open_gs, self._open_gs_ctl, self._gs_sets = txn.group, ctl, 0
+            self._open_gs, self._open_gs_ctl, self._gs_sets = (info.interchange_index, info.group_index), ctl, 0
             self._isa_groups += 1
 
     def _close_group(self) -> None:

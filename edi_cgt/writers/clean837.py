@@ -1,55 +1,33 @@
 # The clean 837 writer: the input minus the rejected claims, with its envelope made right.
 #
-# Strategy: bytes are copied, never re-serialised. Each segment is written from the exact bytes
-# it was read from; only the segments whose numbers must change (HL01/HL02 after a dropped HL,
-# SE01, GE01, IEA01 after something was dropped) are rebuilt, element by element, keeping their
-# terminator and line break. So when nothing is rejected the output is the input, byte for byte.
+# Strategy: bytes are copied, never re-serialised. A transaction is written from the bytes it
+# was held in (edi_cgt.x12.held): whole when nothing in it is rejected, otherwise by byte ranges
+# from its claim index (edi_cgt.claims.index), leaving out each rejected claim (its CLM up to the
+# next CLM, HL or SE) and each HL block all of whose claims were rejected. Only the segments
+# whose numbers must change are rebuilt, element by element, keeping their terminator and line
+# break: HL01/HL02 of the HLs after the first dropped one (renumbered in order), HL04 of an HL
+# that lost all its children, SE01, and GE01/IEA01 after a transaction or group was left out
+# whole. So when nothing is rejected the output is the input, byte for byte.
 #
-# Everything above a claim is held back until it is known to be needed: the ISA until a group
-# in it is written, the GS until a transaction is written, the ST header and each HL block (the
-# HL with its 2010 name loops) until a claim beneath it is kept. A block whose claims were all
-# rejected is never written; one that held no claims at all is written as it came. Memory is
-# bounded by one HL path plus one claim's segments, never by the transaction.
+# The envelope is held back until it is known to be needed: the ISA until a group in it is
+# written, the GS until a transaction is written. An HL block that held no claims at all is
+# written as it came, and so is every block above it.
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable
 from typing import BinaryIO
 
-from ..x12.reader import Segment
+from ..claims.index import ClaimIndex
+from ..x12.held import HeldTransaction
+from ..x12.reader import Segment, blank_bytes, skip_blank
 
-__all__ = ["CleanWriter", "TransactionResult"]
-
-_PARENT_LEVEL = {"20": None, "22": "20", "23": "22"}
-
-
-@dataclass(slots=True)
-class _Block:
-    """An HL segment and the non-claim segments that follow it (its 2010 loops)."""
-
-    hl: Segment
-    level: str
-    parent: "_Block | None"
-    body: list[bytes] = field(default_factory=list)  # raw bytes of the segments after the HL
-    body_count: int = 0  # how many segments `body` holds
-    written: bool = False
-    new_id: str = ""
-    claims: int = 0  # claims in this block's subtree
-    kept: int = 0  # of which kept
-
-
-@dataclass(frozen=True, slots=True)
-class TransactionResult:
-    written: bool  # False when every claim was rejected and the transaction was dropped
-    claims: int
-    kept: int
-    segments_written: int
+__all__ = ["CleanWriter"]
 
 
 class CleanWriter:
     """Write ISA/GS/ST envelopes and transactions, dropping what the caller rejects."""
 
-    def __init__(self, out: BinaryIO) -> None:
+    def __init__(self, out: BinaryIO | None) -> None:
         self._out = out
         self._isa: Segment | None = None  # held back until something in it is written
         self._gs: Segment | None = None
@@ -57,8 +35,6 @@ class CleanWriter:
         self._gs_written = False
         self._groups_dropped = 0  # groups of the current interchange left out whole
         self._tx_dropped = 0  # transactions of the current group left out whole
-        self.bytes_written = 0
-
     # -- envelope ---------------------------------------------------------------------------
     def envelope(self, seg: Segment) -> None:
         """ISA, GS, GE, IEA, and anything else that stands outside a transaction."""
@@ -126,7 +102,7 @@ class CleanWriter:
 
     # -- transactions -----------------------------------------------------------------------
     def drop_transaction(self) -> None:
-        """Account for a transaction left out whole (it failed syntax validation)."""
+        """Account for a transaction left out whole."""
         self._tx_dropped += 1
 
     def copy_transaction(self, chunks: Iterable[bytes]) -> None:
@@ -135,25 +111,25 @@ class CleanWriter:
         for chunk in chunks:
             self._write(chunk)
 
-    def transaction(self, segments: Iterable[Segment], keep: Sequence[int]) -> TransactionResult:
-        """Write one 837 transaction, keeping claim i (in CLM order) when keep[i] is true."""
-        units = ((_unit_kind(seg), seg, 1) for seg in segments)
-        return self.transaction_units(units, keep)
-
-    def transaction_units(self, units: Iterable[tuple[str, "Segment | bytes", int]], keep: Sequence[int]) -> TransactionResult:
-        """Like `transaction`, over units instead of single segments: ("HL", Segment, 1),
-        ("SE", Segment, 1), ("CLM", bytes, n) for a claim's first n segments (or all of
-        them), ("SEG", bytes, n) for n other segments. A caller that already knows where claims
-        and HLs start (the fast path) can hand whole claims over as one unit."""
-        state = _TransactionState(self, keep)
-        for kind, payload, count in units:
-            state.feed(kind, payload, count)
-        return state.result
+    def cut_transaction(self, held: HeldTransaction, index: ClaimIndex, keep: bytearray, se: Segment) -> None:
+        """Write one 837 transaction keeping claim k (in CLM order) when keep[k] is set. `index`
+        has its structure built and carries claims; `se` is the transaction's SE segment."""
+        plan = _plan(held, index, keep, se)
+        if plan is None:
+            self._tx_dropped += 1  # nothing is left: the transaction is dropped whole
+            return
+        self._flush_envelope()
+        for item in plan:
+            if isinstance(item, bytes):
+                self._write(item)
+            else:
+                for chunk in held.chunks(item[0], item[1]):
+                    self._write(chunk)
 
     # -- internals --------------------------------------------------------------------------
     def _write(self, data: bytes) -> None:
-        self._out.write(data)
-        self.bytes_written += len(data)
+        if self._out is not None:
+            self._out.write(data)
 
     def _flush_envelope(self) -> None:
         if self._isa is not None and not self._isa_written:
@@ -176,157 +152,103 @@ class CleanWriter:
         return seg.with_elements(elements).raw
 
 
-class _TransactionState:
-    """HL bookkeeping for one transaction (kept apart so CleanWriter stays envelope-only)."""
 
-    def __init__(self, writer: CleanWriter, keep: Sequence[int]) -> None:
-        self.w = writer
-        self.keep = keep
-        self.header: list[bytes] = []
-        self.header_count = 0
-        self.header_written = False
-        self.stack: list[_Block] = []
-        self.last_of_level: dict[str, _Block] = {}
-        self.claim_no = -1
-        self.in_claim = False
-        self.keep_claim = False
-        self.claims = 0
-        self.kept = 0
-        self.dropped_segments = 0
-        self.renumber = False  # becomes True after the first dropped HL
-        self.hl_written = 0
-        self.written = 0
-        self.result = TransactionResult(False, 0, 0, 0)
 
-    def feed(self, kind: str, payload: "Segment | bytes", count: int) -> None:
-        if kind == "HL":
-            self.in_claim = False
-            self._open_block(payload)  # type: ignore[arg-type]
-        elif kind == "CLM":
-            self.claim_no += 1
-            self.claims += 1
-            self.in_claim = True
-            self.keep_claim = bool(self.keep[self.claim_no]) if self.claim_no < len(self.keep) else True
-            for block in self.stack:
-                block.claims += 1
-                if self.keep_claim:
-                    block.kept += 1
-            if self.keep_claim:
-                self.kept += 1
-                self._flush_path()
-                self._emit(_raw(payload), count)
-            else:
-                self.dropped_segments += count
-        elif kind == "SE":
-            seg: Segment = payload  # type: ignore[assignment]
-            self.in_claim = False
-            self._close_blocks(len(self.stack))
-            if self.claims and not self.kept and not self.header_written:
-                self.w._tx_dropped += 1
-                self.result = TransactionResult(False, self.claims, 0, 0)
-                return  # nothing is left: the transaction is dropped whole
-            self._flush_header()
-            if self.dropped_segments:
-                elements = list(seg.elements)
-                elements[1] = str(self.written + 1)
-                seg = seg.with_elements(elements)
-            self._emit(seg.raw, 1)
-            self.result = TransactionResult(True, self.claims, self.kept, self.written)
-        elif self.in_claim:
-            if self.keep_claim:
-                self._emit(_raw(payload), count)
-            else:
-                self.dropped_segments += count
-        elif self.stack:
-            top = self.stack[-1]
-            if top.written:
-                # The block was flushed by a claim already: later loops follow directly.
-                self._emit(_raw(payload), count)
-            else:
-                top.body.append(_raw(payload))
-                top.body_count += count
+def _plan(held: HeldTransaction, index: ClaimIndex, keep: bytearray, se: Segment) -> "list[bytes | tuple[int, int]] | None":
+    """What to write for a transaction with claims left out: byte ranges of `held` to copy and
+    rebuilt segments, in order; None when nothing of it is left."""
+    hl, parent, claim_hl, clm = index.hl, index.parent, index.claim_hl, index.clm
+    count = len(hl)
+    direct = [0] * count  # claims right under each HL
+    kept_direct = [0] * count
+    for k, i in enumerate(claim_hl):
+        direct[i] += 1
+        kept_direct[i] += keep[k]
+    # Bottom-up (a parent comes before its children): a block stays when a claim under it
+    # stays, or when it has no claims under it at all.
+    under = direct[:]
+    children = [0] * count
+    kept_children = [0] * count
+    stays = [False] * count
+    for i in range(count - 1, -1, -1):
+        stays[i] = kept_direct[i] > 0 or kept_children[i] > 0 or under[i] == 0
+        p = parent[i]
+        if p >= 0:
+            under[p] += under[i]
+            children[p] += 1
+            kept_children[p] += stays[i]
+    if not any(stays):
+        return None
+    d = se.delimiters
+    term = d.segment
+    plan: list[bytes | tuple[int, int]] = []
+
+    def copy(start: int, end: int) -> None:
+        if start >= end:
+            return
+        last = plan[-1] if plan else None
+        if isinstance(last, tuple) and last[1] == start:
+            plan[-1] = (last[0], end)
         else:
-            self.header.append(_raw(payload))
-            self.header_count += count
+            plan.append((start, end))
 
-    # -- blocks -----------------------------------------------------------------------------
-    def _open_block(self, seg: Segment) -> None:
-        level = seg.get(3)
-        want = _PARENT_LEVEL.get(level)
-        # Close the blocks this HL is not nested in (by level, as the walker reads them).
-        depth = 0
-        if want is not None:
-            for i, block in enumerate(self.stack):
-                if block.level == want:
-                    depth = i + 1
-        self._close_blocks(len(self.stack) - depth)
-        parent = self.stack[-1] if self.stack else None
-        self.stack.append(_Block(hl=seg, level=level, parent=parent))
-
-    def _close_blocks(self, count: int) -> None:
-        for _ in range(count):
-            block = self.stack.pop()
-            if block.written:
-                continue
-            if block.claims and not block.kept:
-                # All claims under it were rejected: drop the HL and its name loops.
-                self.dropped_segments += 1 + block.body_count
-                self.renumber = True
-            else:
-                # No claims beneath it at all: it stays, as it came.
-                self.stack.append(block)
-                self._flush_path()
-                self.stack.pop()
-
-    def _flush_path(self) -> None:
-        self._flush_header()
-        for block in self.stack:
-            if not block.written:
-                self._write_block(block)
-
-    def _write_block(self, block: _Block) -> None:
-        self.hl_written += 1
-        hl = block.hl
-        if self.renumber:
-            block.new_id = str(self.hl_written)
-            elements = list(hl.elements)
-            while len(elements) < 3:
-                elements.append("")
-            elements[1] = block.new_id
-            elements[2] = block.parent.new_id if block.parent is not None else ""
-            if elements[1:3] != hl.elements[1:3]:
-                hl = hl.with_elements(elements)
+    copy(0, hl[0])
+    dropped = 0  # segments left out
+    renumber = False  # from the first dropped HL on, HLs are numbered by their place
+    written = 0
+    new_ids: dict[int, str] = {}
+    k = 0
+    for i in range(count):
+        start = hl[i]
+        stop = hl[i + 1] if i + 1 < count else index.se
+        first_claim = k
+        while k < len(clm) and clm[k] < stop:
+            k += 1
+        if not stays[i]:
+            dropped += held.count(term, start, stop)
+            renumber = True
+            continue
+        written += 1
+        orphaned = children[i] > kept_children[i] == 0  # every HL below it was left out
+        if not renumber and not orphaned:
+            copy(start, index.block_end(i))
         else:
-            block.new_id = hl.get(1)
-        block.written = True
-        self._emit(hl.raw, 1)
-        for raw in block.body:
-            self.w._write(raw)
-        self.written += block.body_count
-        block.body.clear()
+            seg_end = held.find(term, start) + 1
+            tail_end = seg_end + skip_blank(held.read(seg_end, seg_end + 64), 0, blank_bytes(d))
+            els = held.read(start, seg_end - 1).decode("latin-1").split(d.element_str)
+            new = els + [""] * (3 - len(els))
+            if renumber:
+                new[1] = str(written)
+                new[2] = _written_id(held, index, parent[i], new_ids) if parent[i] >= 0 else ""
+                new_ids[i] = new[1]
+            if orphaned and len(new) > 4 and new[4] == "1":
+                new[4] = "0"
+            if new != els:
+                plan.append(d.element_str.join(new).encode("latin-1") + held.read(seg_end - 1, tail_end))
+                copy(tail_end, index.block_end(i))
+            else:
+                copy(start, index.block_end(i))
+        for j in range(first_claim, k):
+            end = index.claim_end(j)
+            if keep[j]:
+                copy(clm[j], end)
+            else:
+                dropped += held.count(term, clm[j], end)
+    if dropped:
+        els = se.elements + [""] * (2 - len(se.elements))  # (an SE without SE01 gets one)
+        els[1] = str(index.segments - dropped)
+        plan.append(se.with_elements(els).raw)
+    else:
+        copy(index.se, held.size)
+    return plan
 
-    def _flush_header(self) -> None:
-        if not self.header_written:
-            self.header_written = True
-            self.w._flush_envelope()
-            for raw in self.header:
-                self.w._write(raw)
-            self.written += self.header_count
-            self.header.clear()
 
-    def _emit(self, raw: bytes, count: int) -> None:
-        self.w._write(raw)
-        self.written += count
-
-
-def _raw(payload: "Segment | bytes") -> bytes:
-    return payload if isinstance(payload, bytes) else payload.raw
-
-
-def _unit_kind(seg: Segment) -> str:
-    data = seg.data
-    if data[:2] == b"HL" or data[:2] == b"SE" or data[:3] == b"CLM":
-        sid = seg.id
-        if sid in ("HL", "SE", "CLM"):
-            return sid
-    return "SEG"
+def _written_id(held: HeldTransaction, index: ClaimIndex, i: int, new_ids: dict[int, str]) -> str:
+    """The HL01 that HL i was written with: its renumbered id, or its own if it came before
+    any renumbering."""
+    got = new_ids.get(i)
+    if got is None:
+        start = index.hl[i]
+        els = held.read(start, held.find(index.delimiters.segment, start)).split(index.delimiters.element)
+        got = els[1].decode("latin-1") if len(els) > 1 else ""
+    return got

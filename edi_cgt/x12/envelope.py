@@ -32,7 +32,8 @@ class Envelope:
         self.gs: Segment | None = None
         self.st: Segment | None = None
         self.transaction_index = 0  # ST segments seen in the whole input
-        self.interchange_index = 0
+        self.interchange_index = 0  # ISA segments seen in the whole input
+        self.group_index = 0  # GS segments seen in the current interchange
         self._st_count = 0  # segments since ST, ST included
         self._groups = 0  # GS seen in current ISA
         self._transactions = 0  # ST seen in current GS
@@ -42,7 +43,9 @@ class Envelope:
         """Account for one segment; return what is wrong with the envelope at this point."""
         self.last_number = seg.number
         if not seg.data:
-            return []  # layout only (trailing whitespace after the last IEA)
+            if self.st is not None and seg.tail:
+                self._st_count += 1  # an empty segment ("~~") inside a transaction: still one for SE01
+            return []  # (or layout only: trailing whitespace after the last IEA)
         sid = seg.id
         issues: list[EnvelopeIssue] = []
         n = seg.number
@@ -53,11 +56,13 @@ class Envelope:
                 issues.extend(self._close_missing(n, "IEA"))
             self.isa = seg
             self.interchange_index += 1
+            self.group_index = 0
             self._groups = 0
         elif sid == "GS":
             if self.gs is not None:
                 issues.extend(self._close_missing(n, "GE"))
             self.gs = seg
+            self.group_index += 1
             self._groups += 1
             self._transactions = 0
         elif sid == "ST":
@@ -108,11 +113,12 @@ class Envelope:
             issues.append(EnvelopeIssue(n, f"segment {safe_id(sid)} outside {where}"))
         return issues
 
-    def count_body(self, seg: Segment) -> None:
-        """feed() for a segment known not to be an envelope segment inside a transaction."""
-        self.last_number = seg.number
+    def count_segments(self, count: int, last_number: int) -> None:
+        """feed() for `count` body segments of the open transaction read as raw bytes (none of
+        them an envelope segment), the last one numbered `last_number`."""
+        self.last_number = last_number
         if self.st is not None:
-            self._st_count += 1
+            self._st_count += count
 
     def skip_transaction(self, se: Segment, count: int) -> list[EnvelopeIssue]:
         """The caller consumed the rest of the open transaction unread, through `se`;

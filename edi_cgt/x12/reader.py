@@ -1,61 +1,71 @@
-# Streaming segment reader: bytes in bounded chunks -> segments with their exact bytes.
+# Segment reader: an explicit buffer. Bytes go in with feed(); segments, or the rest of a
+# transaction as raw bytes, come out.
 #
-# Strategy: the reader is a generator over an iterable of byte chunks, so it knows nothing of
-# files, pipes or gzip (see edi_cgt.io for those). It keeps a small buffer, looks for an ISA,
-# reads that interchange's delimiters from it, then cuts segments on the terminator with
-# bytes.find. Every byte of the input belongs to exactly one segment:
+# Strategy: in the spirit of h11's ReceiveBuffer, the Reader knows nothing of files, pipes or
+# gzip (edi_cgt.io does those): the caller feeds bytes and asks for the next thing; when the
+# buffer does not hold enough yet the answer is NEED_DATA, and the caller feeds more (or
+# feed_eof()). Between interchanges it looks for an ISA and reads that interchange's delimiters
+# from it; inside one it cuts segments on the terminator with bytes.find. Every byte of the input
+# belongs to exactly one segment:
 #
 #     lead  -- bytes before an ISA (UTF-8 byte-order mark, blank lines); ISA segments only
 #     data  -- the segment text without its terminator
 #     tail  -- the terminator plus any CR/LF/space/tab that follows it (pretty-printed files)
 #
-# so `lead + data + tail` over all segments reproduces the input byte for byte, and a writer
-# that drops a segment drops its line break with it. After an IEA the delimiters are forgotten
-# and the next interchange (concatenated files) brings its own; so does an ISA that comes
-# before the IEA (a truncated file with another one appended). The reader judges only syntax:
-# which bytes form a segment. Whether a segment id is known, or a count is right, is for the
-# layers above; a segment that is empty or has a malformed id is still yielded, so nothing is
-# lost before someone decides what to do with it.
+# so `lead + data + tail` over all segments reproduces the input byte for byte. After an IEA the
+# delimiters are forgotten and the next interchange (concatenated files) brings its own; so does
+# an ISA that comes before the IEA (a truncated file with another one appended). Trailing
+# whitespace or NUL padding after the last interchange (a common transfer artefact) becomes one
+# data-less segment, kept.
+#
+# maybe_extract_transaction() is the fast way through a transaction: called right after an ST,
+# it finds the SE with one regular-expression search (stopping at any ST, GS, GE, IEA or ISA
+# that comes first) and hands the bytes over whole, with their segment count, without making a
+# Segment per segment. A transaction longer than the caller's limit comes in pieces of whole
+# segments. The reader judges only syntax: which bytes form a segment. Whether a segment id is
+# known, or a count is right, is for the layers above.
 from __future__ import annotations
 
 import functools
 import re
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 
 from .delimiters import ISA_LENGTH, Delimiters, detect_delimiters
 from .errors import X12SyntaxError, safe_id
 
-__all__ = ["Segment", "iter_segments", "split_segments", "held_segments", "is_tight", "CHUNK_SIZE"]
+__all__ = ["Segment", "Reader", "Piece", "NEED_DATA", "iter_segments", "split_segments", "blank_bytes", "skip_blank"]
 
-CHUNK_SIZE = 1 << 16
 _BOM = b"\xef\xbb\xbf"
 _WHITESPACE = b" \t\r\n"
+_PADDING = _WHITESPACE + b"\x00"  # what may stand between or after interchanges
 _SEGMENT_START = re.compile(rb"([A-Z][A-Z0-9]{1,2})[^A-Za-z0-9 ]")
 _MAX_SEGMENT = 64 << 20  # a "segment" longer than this means the terminator is wrong
+
+
+class _NeedData:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "NEED_DATA"
+
+
+NEED_DATA = _NeedData()  # the buffer does not hold enough yet: feed() more, or feed_eof()
 
 
 class Segment:
     """One X12 segment and the exact bytes it was read from."""
 
-    __slots__ = ("data", "tail", "lead", "number", "delimiters", "_elements", "_id")
+    __slots__ = ("data", "tail", "lead", "number", "delimiters", "_elements")
 
-    def __init__(
-        self,
-        data: bytes,
-        tail: bytes,
-        number: int,
-        delimiters: Delimiters,
-        lead: bytes = b"",
-    ) -> None:
+    def __init__(self, data: bytes, tail: bytes, number: int, delimiters: Delimiters, lead: bytes = b"") -> None:
         self.data = data
         self.tail = tail
         self.lead = lead
         self.number = number  # 1-based ordinal over the whole input
         self.delimiters = delimiters
         self._elements: list[str] | None = None
-        self._id: str | None = None
 
-    # -- views ---------------------------------------------------------------------------
     @property
     def raw(self) -> bytes:
         return self.lead + self.data + self.tail
@@ -69,24 +79,12 @@ class Segment:
 
     @property
     def id(self) -> str:
-        sid = self._id
-        if sid is None:
-            data = self.data
-            k = data.find(self.delimiters.element)
-            sid = self._id = (data if k < 0 else data[:k]).decode("latin-1")
-        return sid
+        return self.elements[0]
 
     def get(self, position: int, default: str = "") -> str:
         """Element at `position` (1-based like X12: seg.get(1) is XX01), or `default`."""
-        el = self._elements
-        if el is None:
-            el = self._elements = self.data.decode("latin-1").split(self.delimiters.element_str)
+        el = self.elements
         return (el[position] or default) if position < len(el) else default
-
-    def components(self, position: int) -> list[str]:
-        """The components of a composite element (split on the component separator)."""
-        value = self.get(position)
-        return value.split(self.delimiters.component_str) if value else []
 
     def with_elements(self, elements: list[str]) -> "Segment":
         """A copy with new element values, keeping delimiters, lead and tail."""
@@ -97,254 +95,313 @@ class Segment:
         return f"<Segment #{self.number} {self.data[:60]!r}>"
 
 
-def split_segments(data: bytes, delimiters: Delimiters, first_number: int = 1) -> Iterator[Segment] | None:
-    """The segments of `data`, whole segments each ended by the terminator with nothing after
-    it (one transaction held in memory, written without line breaks), by one split instead of
-    the streaming reader: the same segments iter_segments gives. None for any other layout.
-    The Segment objects are made as they are asked for (the split itself holds about twice
-    the bytes of `data`)."""
+@dataclass(frozen=True, slots=True)
+class Piece:
+    """Raw bytes of whole segments inside a transaction (after its ST).
+
+    `end` says how the transaction goes on: "SE" (the piece ends with the SE segment), "more"
+    (the transaction was longer than the limit: more pieces follow), "cut" (an ST, GS, GE, IEA or
+    ISA comes before any SE: the transaction has no SE; what comes next is read as segments) or
+    "eof" (the input ends without an SE)."""
+
+    data: bytes
+    segments: int  # whole segments in `data` (terminators: an empty segment counts too)
+    end: str
+    se: int = -1  # end "SE": where the SE segment starts in `data`
+    se_end: int = -1  # ... and where its terminator stands
+    stop: str = ""  # end "cut": the id of the segment that comes before any SE
+
+
+class Reader:
+    """An input buffer that gives out segments (see the module comment).
+
+    `delimiters` starts the reader inside an interchange (to re-read bytes of one); otherwise
+    the input must begin (after a byte-order mark or whitespace) with an ISA. Errors are
+    X12SyntaxError naming `where` and the segment number."""
+
+    def __init__(self, *, where: str = "", delimiters: Delimiters | None = None, first_number: int = 1) -> None:
+        self.where = where
+        self.number = first_number  # number of the next segment
+        self.delimiters = delimiters  # None between interchanges
+        self._last = delimiters or Delimiters()
+        self._buf = b""
+        self._pos = 0
+        self._eof = False
+        self._seen_interchange = delimiters is not None
+        self._at_start = delimiters is None
+        self._searched = 0  # maybe_extract_transaction: no boundary before this offset
+
+    # -- input ---------------------------------------------------------------------------------
+    def feed(self, data: bytes) -> None:
+        if self._eof:
+            raise RuntimeError("Reader.feed() after feed_eof()")
+        if data:
+            self._searched -= self._pos
+            self._buf = self._buf[self._pos:] + data
+            self._pos = 0
+
+    def feed_eof(self) -> None:
+        self._eof = True
+
+    @property
+    def buffered(self) -> int:
+        """Bytes fed but not given out yet."""
+        return len(self._buf) - self._pos
+
+    # -- output --------------------------------------------------------------------------------
+    def maybe_extract_segment(self) -> "Segment | _NeedData | None":
+        """The next segment, NEED_DATA, or None at the end of the input."""
+        while True:
+            if self.delimiters is None:
+                got = self._between_interchanges()
+            else:
+                got = self._inside_interchange()
+            if got is not _AGAIN:
+                return got  # type: ignore[return-value]
+
+    def maybe_extract_transaction(self, limit: int) -> "Piece | _NeedData":
+        """The raw bytes of the rest of the transaction whose ST was the last segment given out,
+        as a Piece (see there), or NEED_DATA. A transaction longer than `limit` bytes comes in
+        pieces of whole segments of at least `limit` bytes; call again for the next one. Only
+        valid inside an interchange."""
+        d = self.delimiters
+        if d is None:
+            raise RuntimeError("maybe_extract_transaction() outside an interchange")
+        buf, pos = self._buf, self._pos
+        blank = blank_bytes(d)
+        first = skip_blank(buf, pos, blank)
+        if first == len(buf) and not self._eof:
+            return NEED_DATA
+        if buf.startswith(_stops(d), first):
+            return self._take(first, "cut", stop=_stop_id(buf, first, d))
+        if buf.startswith((b"SE" + d.element, b"SE" + d.segment), first):
+            se: int | None = first
+        else:
+            found = _boundary(d).search(buf, max(pos, self._searched))
+            if found is not None and found.group(1) != b"SE":
+                stop = found.start(1) if found.group(1) else found.start(2)
+                return self._take(stop, "cut", stop=_stop_id(buf, stop, d))
+            se = None if found is None else found.start(1)
+            if se is None:
+                # Every boundary starts at a terminator and holds none: one that starts before the
+                # last terminator would have been found whole.
+                self._searched = max(pos, buf.rfind(d.segment, pos))
+        if se is not None:
+            term = buf.find(d.segment, se)
+            if term >= 0:
+                end = skip_blank(buf, term + 1, blank)
+                if end < len(buf) or self._eof:
+                    return self._take(end, "SE", se=se - pos, se_end=term - pos)
+            elif self._eof:
+                return self._take(se, "eof")  # the SE has no terminator: a truncated input
+            return NEED_DATA
+        if self._eof:
+            return self._take(_last_segment_end(buf, pos, len(buf), d), "eof")
+        if len(buf) - pos > limit:
+            cut = _last_segment_end(buf, pos, len(buf), d)
+            if cut < len(buf) and cut > pos:  # only a cut after which a segment starts
+                return self._take(cut, "more")
+            if len(buf) - pos > _MAX_SEGMENT:
+                raise X12SyntaxError(f"no segment terminator {d.segment_str!r} within {_MAX_SEGMENT >> 20} MiB",
+                                     segment_number=self.number, where=self.where)
+        return NEED_DATA
+
+    # -- internals -----------------------------------------------------------------------------
+    def _take(self, end: int, how: str, *, se: int = -1, se_end: int = -1, stop: str = "") -> Piece:
+        data = self._buf[self._pos:end]
+        count = data.count(self.delimiters.segment)  # type: ignore[union-attr]
+        self._pos = end
+        self.number += count
+        self._searched = end
+        return Piece(data, count, how, se, se_end, stop)
+
+    def _between_interchanges(self) -> "Segment | _NeedData | None | object":
+        buf, pos = self._buf, self._pos
+        scan = pos
+        if self._at_start and buf.startswith(_BOM, scan):
+            scan += 3
+        # Before the first ISA only whitespace may come; after one, NUL padding too.
+        padding = _PADDING if self._seen_interchange else _WHITESPACE
+        n = len(buf)
+        while scan < n and buf[scan] in padding:
+            scan += 1
+        if not self._eof and ((self._at_start and n - pos < 3) or n - scan < ISA_LENGTH + 1):
+            return NEED_DATA
+        lead = buf[pos:scan]
+        if scan >= n:
+            if not self._seen_interchange:
+                what = "input is empty" if not lead else "input holds only whitespace"
+                raise X12SyntaxError(f"{what}: no ISA segment found", segment_number=self.number, where=self.where)
+            self._pos = scan
+            if lead:
+                seg = Segment(b"", b"", self.number, self._last, lead)  # trailing layout, kept
+                self.number += 1
+                return seg
+            return None
+        if not buf.startswith(b"ISA", scan):
+            raise X12SyntaxError(_explain_non_isa(buf[scan:scan + 40], self._seen_interchange),
+                                 segment_number=self.number, where=self.where)
+        found = detect_delimiters(buf[scan:scan + ISA_LENGTH], segment_number=self.number, where=self.where)
+        data_end = scan + ISA_LENGTH - 1
+        tail_end = skip_blank(buf, data_end + 1, blank_bytes(found))
+        if tail_end == n and not self._eof:
+            return NEED_DATA  # the line break after the ISA may go on in the next chunk
+        self.delimiters = self._last = found
+        self._seen_interchange = True
+        self._at_start = False
+        seg = Segment(buf[scan:data_end], buf[data_end:tail_end], self.number, found, lead)
+        self.number += 1
+        self._pos = tail_end
+        return seg
+
+    def _inside_interchange(self) -> "Segment | _NeedData | None | object":
+        d = self.delimiters
+        assert d is not None
+        buf, pos = self._buf, self._pos
+        n = len(buf)
+        if buf.startswith(b"ISA", pos):
+            # An ISA before the IEA: the previous interchange lost its trailer (truncated files
+            # concatenated). Read it as an ISA with its own delimiters; one that is not a
+            # fixed-width ISA is an error, not a segment named "ISA".
+            if n - pos < 4 and not self._eof:
+                return NEED_DATA
+            if not buf[pos + 3:pos + 4].isalnum():
+                self.delimiters = None
+                return _AGAIN
+        end = buf.find(d.segment, pos)
+        if end < 0:
+            if n - pos > _MAX_SEGMENT:
+                raise X12SyntaxError(f"no segment terminator {d.segment_str!r} within {_MAX_SEGMENT >> 20} MiB",
+                                     segment_number=self.number, where=self.where)
+            if not self._eof:
+                return NEED_DATA
+            rest = buf[pos:]
+            body = rest.rstrip(_PADDING)
+            self._pos = n
+            if body[:3] == b"IEA" and body[3:4] == d.element:
+                # A last IEA without its terminator (seen in real files): keep it as is.
+                seg = Segment(body, rest[len(body):], self.number, d)
+                self.number += 1
+                self.delimiters = None
+                return seg
+            if body:
+                sid = body.split(d.element, 1)[0].lstrip(_WHITESPACE).decode("latin-1")
+                raise X12SyntaxError(
+                    f"input ends inside a segment (segment {safe_id(sid)} has no terminator {d.segment_str!r}): "
+                    "the file is truncated", segment_number=self.number, where=self.where)
+            if rest:
+                seg = Segment(b"", b"", self.number, d, rest)
+                self.number += 1
+                return seg
+            return None
+        tail_end = end + 1
+        if tail_end < n:
+            blank = blank_bytes(d)
+            if buf[tail_end] in blank:
+                tail_end = skip_blank(buf, tail_end, blank)
+                if tail_end == n and not self._eof:
+                    return NEED_DATA  # the blank run may go on in the next chunk
+        elif not self._eof:
+            return NEED_DATA  # a line break may follow in the next chunk
+        data = buf[pos:end]
+        seg = Segment(data, buf[end:tail_end], self.number, d)
+        self.number += 1
+        self._pos = tail_end
+        if data[:3] == b"IEA" and (len(data) == 3 or data[3:4] == d.element):
+            self.delimiters = None
+        return seg
+
+
+_AGAIN = object()
+
+
+def iter_segments(chunks: Iterable[bytes], *, where: str = "", delimiters: Delimiters | None = None,
+                  first_number: int = 1) -> Iterator[Segment]:
+    """Every segment of a stream of byte chunks (a Reader driven to the end)."""
+    reader = Reader(where=where, delimiters=delimiters, first_number=first_number)
+    it = iter(chunks)
+    while True:
+        got = reader.maybe_extract_segment()
+        if got is NEED_DATA:
+            chunk = next(it, None)
+            if chunk is None:
+                reader.feed_eof()
+            else:
+                reader.feed(chunk)
+            continue
+        if got is None:
+            return
+        yield got  # type: ignore[misc]
+
+
+def split_segments(data: bytes, delimiters: Delimiters) -> list[bytes]:
+    """The data of each whole segment in `data` (bytes of whole segments inside an interchange,
+    each ended by the terminator), without their terminators and the blanks after them: one
+    C-level split when no blank follows a terminator, else one regular-expression split."""
     term = delimiters.segment
-    if not data.endswith(term) or not is_tight(data, delimiters):
-        return None
-    parts = data.split(term)
-    parts.pop()
-    return (Segment(part, term, n, delimiters) for n, part in enumerate(parts, first_number))
-
-
-def held_segments(data: bytes, delimiters: Delimiters, first_number: int = 1, where: str = "") -> Iterator[Segment]:
-    """The segments of whole segments held in memory: split_segments when it applies, else the
-    streaming reader."""
-    return split_segments(data, delimiters, first_number) or iter_segments(
-        [data], where=where, delimiters=delimiters, first_number=first_number)
-
-
-def is_tight(data: bytes, delimiters: Delimiters) -> bool:
-    """True when no blank (CR, LF, tab, space) follows any segment terminator in `data`, so
-    that every segment starts right after a terminator."""
-    return not any(b in data for b in _tails(delimiters))
+    if not any(b in data for b in _tails(delimiters)):
+        parts = data.split(term)
+    else:
+        parts = _blank_split(delimiters).split(data)
+    parts.pop()  # what follows the last terminator (nothing, or its blanks)
+    return parts
 
 
 @functools.lru_cache(maxsize=64)
 def _tails(delimiters: Delimiters) -> tuple[bytes, ...]:
     """Byte strings whose absence shows that no blank follows a terminator: CR, LF and tab
     anywhere (one memchr each), a space right after the terminator (names hold spaces)."""
-    return tuple(bytes([b]) if b != 32 else delimiters.segment + b" " for b in _blank_bytes(delimiters))
-
-
-def iter_segments(
-    chunks: Iterable[bytes],
-    *,
-    where: str = "",
-    delimiters: Delimiters | None = None,
-    first_number: int = 1,
-) -> Iterator[Segment]:
-    """Yield the segments of a stream of byte chunks.
-
-    `delimiters` starts the reader inside an interchange (used to re-read a spooled
-    transaction); otherwise the input must begin (after a byte-order mark or whitespace) with
-    an ISA. Raises X12SyntaxError when the bytes cannot be cut into segments.
-    """
-    it = iter(chunks)
-    buf = b""
-    pos = 0
-    eof = False
-    number = first_number
-    delims = delimiters
-    last_delims = delimiters or Delimiters()
-    seen_interchange = delimiters is not None
-    at_start = True
-
-    def more() -> bool:
-        # Append the next non-empty chunk, dropping consumed bytes so that `pos` becomes 0.
-        nonlocal buf, pos, eof
-        if eof:
-            return False
-        for chunk in it:
-            if chunk:
-                buf = buf[pos:] + chunk
-                pos = 0
-                return True
-        eof = True
-        return False
-
-    while True:
-        if delims is None:
-            # ---- between interchanges: skip BOM / whitespace, then expect an ISA ---------
-            # Every retry restarts from `pos`, so a refill (which re-bases offsets) is safe.
-            while True:
-                scan = pos
-                if at_start and buf.startswith(_BOM, scan):
-                    scan += 3
-                while scan < len(buf) and buf[scan] in _WHITESPACE:
-                    scan += 1
-                have = len(buf) - scan
-                need_more = (at_start and len(buf) - pos < 3) or have < ISA_LENGTH + 1
-                if need_more and more():
-                    continue
-                break
-            lead = buf[pos:scan]
-            if scan >= len(buf):
-                if not seen_interchange:
-                    what = "input is empty" if not lead else "input holds only whitespace"
-                    raise X12SyntaxError(f"{what}: no ISA segment found", segment_number=number, where=where)
-                if lead:
-                    # Trailing whitespace after the last IEA: kept as a data-less segment.
-                    yield Segment(b"", b"", number, last_delims, lead)
-                return
-            if not buf.startswith(b"ISA", scan):
-                raise X12SyntaxError(
-                    _explain_non_isa(buf[scan : scan + 40], seen_interchange), segment_number=number, where=where
-                )
-            found = detect_delimiters(buf[scan : scan + ISA_LENGTH], segment_number=number, where=where)
-            data_end = scan + ISA_LENGTH - 1
-            tail_end = _skip_blank(buf, data_end + 1, found)
-            if tail_end == len(buf) and more():
-                continue  # the line break after the ISA may go on in the next chunk
-            delims = last_delims = found
-            seen_interchange = True
-            at_start = False
-            yield Segment(buf[scan:data_end], buf[data_end:tail_end], number, delims, lead)
-            number += 1
-            pos = tail_end
-            continue
-
-        # ---- inside an interchange: cut on the terminator --------------------------------
-        term = delims.segment
-        element = delims.element
-        blank = _blank_bytes(delims)
-        while True:
-            if buf.startswith(b"ISA", pos):
-                # An ISA before the IEA: the previous interchange lost its trailer (truncated
-                # files concatenated). Read the new ISA as an ISA, with its own delimiters;
-                # one that is not a fixed-width ISA is an error, not a segment named "ISA".
-                if len(buf) - pos < 4 and not eof and more():
-                    continue
-                if not buf[pos + 3 : pos + 4].isalnum():
-                    delims = None
-                    break
-            end = buf.find(term, pos)
-            if end >= 0:
-                tail_end = end + 1
-                if tail_end < len(buf):
-                    if buf[tail_end] in blank:
-                        tail_end = _skip_blank(buf, tail_end, blank)
-                        if tail_end == len(buf) and not eof and more():
-                            continue  # the blank run may go on in the next chunk
-                elif not eof and more():
-                    continue  # a line break may follow in the next chunk
-            else:
-                if len(buf) - pos > _MAX_SEGMENT:
-                    raise X12SyntaxError(
-                        f"no segment terminator {delims.segment_str!r} within {_MAX_SEGMENT >> 20} MiB",
-                        segment_number=number,
-                        where=where,
-                    )
-                if more():
-                    continue
-                rest = buf[pos:]
-                body = rest.rstrip(_WHITESPACE)
-                if body[:3] == b"IEA" and body[3:4] == element:
-                    # A last IEA without its terminator (seen in real files): keep it as is.
-                    yield Segment(body, rest[len(body) :], number, delims)
-                    return
-                if body:
-                    sid = body.split(element, 1)[0].lstrip(_WHITESPACE).decode("latin-1")
-                    raise X12SyntaxError(
-                        f"input ends inside a segment (segment {safe_id(sid)} has no terminator "
-                        f"{delims.segment_str!r}): the file is truncated",
-                        segment_number=number,
-                        where=where,
-                    )
-                if rest:
-                    yield Segment(b"", b"", number, delims, rest)
-                return
-            data = buf[pos:end]
-            seg = Segment(data, buf[end:tail_end], number, delims)
-            number += 1
-            pos = tail_end
-            request = yield seg
-            while request is not None:
-                # The consumer asked, by send(("through_se", limit)), for the raw bytes of the
-                # rest of the transaction it is in: give them (and how many segments they hold)
-                # without cutting segments, or None if no SE comes within `limit` bytes.
-                _, limit = request
-                while True:
-                    found = _find_transaction_end(buf, pos, delims, eof)
-                    if found is None and len(buf) - pos <= limit and not eof and more():
-                        continue
-                    break
-                taken = None
-                if found is not None and found > 0:
-                    body = buf[pos:found]
-                    skipped = body.count(term)
-                    number += skipped
-                    pos = found
-                    taken = (body, skipped)
-                request = yield taken
-            if data[:3] == b"IEA" and (len(data) == 3 or data[3:4] == element):
-                delims = None
-                break
-
-
-def _find_transaction_end(buf: bytes, pos: int, delims: Delimiters, eof: bool) -> int | None:
-    """End offset (after the SE segment's terminator and line break) of the transaction whose
-    body starts at `pos`; None when the buffer does not hold it yet; -1 when another ST or an
-    envelope segment comes before any SE (the transaction has no SE of its own: the caller
-    then reads segment by segment, and the envelope sees that segment where it is).
-
-    Checking for an ST is enough for this interchange: the SE of any later transaction comes
-    after that one's ST, and a transaction cut short at the end of the input has no SE to find
-    at all. An ISA is checked too: it starts a new interchange, possibly with other delimiters,
-    whose bytes must not be taken as this transaction's (an "SE" there is not this SE). A GS,
-    GE or IEA inside closes or opens a group or interchange for what follows."""
-    term, element = delims.segment, delims.element
-    blank = _blank_bytes(delims)
-    first = _skip_blank(buf, pos, blank)
-    if buf.startswith((b"ST" + element, b"GS" + element, b"GE" + element, b"IEA" + element, b"ISA"), first):
-        return -1
-    if buf.startswith(b"SE" + element, first):
-        se = first
-    else:
-        # the first SE, ST or envelope segment after a terminator (and blanks), in one search
-        found = _boundary(delims).search(buf, pos)
-        if found is None:
-            return None
-        if found.group(1) != b"SE":
-            return -1
-        se = found.start(1)
-    end = buf.find(term, se)
-    if end < 0:
-        return None
-    end += 1
-    if end < len(buf) and buf[end] in blank:
-        end = _skip_blank(buf, end, blank)
-    if end == len(buf) and not eof:
-        return None  # cannot know yet whether a line break follows
-    return end
+    return tuple(bytes([b]) if b != 32 else delimiters.segment + b" " for b in blank_bytes(delimiters))
 
 
 @functools.lru_cache(maxsize=64)
-def _boundary(delims: Delimiters) -> "re.Pattern[bytes]":
+def _blank_split(d: Delimiters) -> "re.Pattern[bytes]":
+    blank = re.escape(bytes(sorted(blank_bytes(d))))
+    return re.compile(re.escape(d.segment) + b"[" + blank + b"]*")
+
+
+@functools.lru_cache(maxsize=64)
+def _boundary(d: Delimiters) -> "re.Pattern[bytes]":
     """A terminator, blanks, then an SE, ST, GS, GE or IEA segment (id and element separator)
-    or an ISA."""
-    blank = re.escape(bytes(sorted(_blank_bytes(delims))))
-    return re.compile(re.escape(delims.segment) + b"[" + blank + b"]*+(SE|ST|GS|GE|IEA)" + re.escape(delims.element)
-                      + b"|" + re.escape(delims.segment) + b"[" + blank + b"]*+(ISA)")
+    or an ISA: the end of a transaction."""
+    blank = re.escape(bytes(sorted(blank_bytes(d))))
+    return re.compile(re.escape(d.segment) + b"[" + blank + b"]*+(?:(SE|ST|GS|GE|IEA)(?=[" + re.escape(d.element)
+                      + re.escape(d.segment) + b"])|(ISA))")
 
 
 @functools.lru_cache(maxsize=64)
-def _blank_bytes(delims: Delimiters) -> frozenset:
-    return frozenset(b for b in _WHITESPACE if bytes([b]) not in (delims.segment, delims.element))
+def _stops(d: Delimiters) -> tuple[bytes, ...]:
+    """How a segment that ends a transaction without an SE starts (its id, then an element
+    separator or its terminator)."""
+    return tuple(sid + end for sid in (b"ST", b"GS", b"GE", b"IEA") for end in (d.element, d.segment)) + (b"ISA",)
 
 
-def _skip_blank(buf: bytes, i: int, blank: "frozenset[int] | Delimiters") -> int:
-    """Index of the first byte at or after `i` that is not layout whitespace (nor a delimiter)."""
-    if isinstance(blank, Delimiters):
-        blank = _blank_bytes(blank)
+@functools.lru_cache(maxsize=64)
+def blank_bytes(d: Delimiters) -> frozenset[int]:
+    """Layout bytes that may follow a terminator (CR, LF, space, tab), less any delimiter."""
+    return frozenset(b for b in _WHITESPACE if bytes([b]) not in (d.segment, d.element))
+
+
+def skip_blank(buf: bytes, i: int, blank: frozenset[int]) -> int:
+    """Index of the first byte at or after `i` that is not layout whitespace."""
     n = len(buf)
     while i < n and buf[i] in blank:
         i += 1
     return i
+
+
+def _stop_id(buf: bytes, at: int, d: Delimiters) -> str:
+    head = buf[at:at + 3]
+    return "ISA" if head == b"ISA" else "IEA" if head == b"IEA" else head[:2].decode("latin-1")
+
+
+def _last_segment_end(buf: bytes, start: int, stop: int, d: Delimiters) -> int:
+    """The end (after terminator and blanks) of the last whole segment in buf[start:stop], or
+    `start` if there is none."""
+    k = buf.rfind(d.segment, start, stop)
+    if k < 0:
+        return start
+    return skip_blank(buf, k + 1, blank_bytes(d))
 
 
 def _explain_non_isa(head: bytes, after_interchange: bool) -> str:

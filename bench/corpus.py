@@ -874,7 +874,7 @@ def site_toml() -> str:
     qtc = ", ".join(f'"{n}"' for n in QUALIFIED_TREATMENT_CENTERS)
     htc = ", ".join(f'"{n}"' for n in HEMOPHILIA_TREATMENT_CENTERS)
     return (
-        "# Site settings for the synthetic fixtures and generated corpora (edi_cgt.bench.corpus).\n"
+        "# Site settings for the synthetic fixtures and generated corpora (bench.corpus).\n"
         f"# {CGT_CENTER_A.npi} {CGT_CENTER_A.name}: qualified and hemophilia treatment center\n"
         f"# {CGT_CENTER_B.npi} {CGT_CENTER_B.name}: qualified treatment center\n"
         f"# {CGT_CENTER_C.npi} {CGT_CENTER_C.name}: hemophilia treatment center\n"
@@ -1770,7 +1770,7 @@ def _delimiter(text: str) -> str:
 
 def _build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="python -m edi_cgt.bench.corpus",
+        prog="python -m bench.corpus",
         description="Generate a synthetic 837P/837I corpus with Medi-Cal CGT claims "
                     "(the same bytes for the same seed and options).",
     )

@@ -1,8 +1,8 @@
 # `edi-cgt bench`: make synthetic 837 corpora and measure edi-cgt's speed and memory on them.
 #
 # Strategy: `generate` hands its arguments unchanged to the corpus generator's own command line
-# (edi_cgt.bench.corpus), so the two can never disagree about options; `run` turns its options
-# into a BenchConfig and leaves all the work to edi_cgt.bench.runner, which bench/run.py in the
+# (bench.corpus), so the two can never disagree about options; `run` turns its options
+# into a BenchConfig and leaves all the work to bench.runner, which bench/run.py in the
 # repository also calls through this command.
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import sys
 
 import click
 
-from ._common import EXIT_BAD_INPUT
+from edi_cgt.cli._common import EXIT_BAD_INPUT
 
 
 @click.group("bench")
@@ -31,11 +31,11 @@ def bench() -> None:
 def generate(args: tuple[str, ...]) -> None:
     """Write a deterministic synthetic 837 corpus (--help lists the options).
 
-    The options are those of `python -m edi_cgt.bench.corpus` (seed, claims, CGT share,
+    The options are those of `python -m bench.corpus` (seed, claims, CGT share,
     violation mix, transaction shape, delimiters, -o OUTPUT ...); the same seed and options
     give the same bytes.
     """
-    from ..bench.corpus import main as corpus_main
+    from bench.corpus import main as corpus_main
 
     sys.exit(corpus_main(list(args)))
 
@@ -55,7 +55,7 @@ def _shares(ctx: click.Context, param: click.Parameter, value: str | None) -> tu
 def _names(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[str, ...] | None:
     if value is None:
         return None
-    from ..bench.runner import ALL_COMMANDS
+    from bench.runner import ALL_COMMANDS
 
     names = tuple(part.strip() for part in value.split(",") if part.strip())
     unknown = [n for n in names if n not in ALL_COMMANDS]
@@ -105,7 +105,7 @@ def run(quick: bool, size_mb: float | None, shares: tuple[float, ...] | None, re
     """
     from pathlib import Path
 
-    from ..bench import runner
+    from bench import runner
 
     defaults = (runner.QUICK_MB, 3, 100.0, runner.QUICK_MB) if quick else (runner.FULL_MB, 5, 1000.0, runner.FULL_MB)
     config = runner.config_from(

@@ -5,7 +5,7 @@
 # every command once, and the order rotates from round to round so that no command always runs
 # first or right after an expensive one; the figure reported is the median of the rounds. Peak
 # memory is the child's own ru_maxrss, read with os.wait4 on that child alone, so the runner's
-# memory never counts. Corpora come from edi_cgt.bench.corpus (deterministic from seed and
+# memory never counts. Corpora come from bench.corpus (deterministic from seed and
 # options) and are cached under a key made of those options and a hash of the generator's
 # source, so a changed generator never reuses stale bytes. The memory check streams a ~1 GB
 # input through a pipe (copies of a cached corpus, written in chunks) into `filter -`, so it

@@ -1,0 +1,217 @@
+# The claim index of one held 837 transaction: where its claims and HL levels are, found at C speed.
+#
+# Strategy: a transaction is held as raw bytes (edi_cgt.x12.held) and never cut into segments
+# as a whole. Regular expressions over those bytes find what the pipeline needs to know:
+#
+#   census    -- every transaction: the CLM segments (how many, the sum of their CLM02), and
+#                where a policy trigger code stands as a procedure code component;
+#   structure -- when some claim must be read or cut: where every CLM and HL segment starts,
+#                each HL's level, and its parent by level and order (a 22 under the last 20, a
+#                23 under the last 22: what the TR3 nesting means, so HL01/HL02 values are not
+#                trusted), or why the HL tree cannot carry claims.
+#
+# A claim is the bytes from its CLM to the next CLM, HL or SE; an HL block the bytes from its HL
+# to the next HL or CLM. The reader (edi_cgt.claims.walker) reads claims from these ranges and
+# the clean 837 writer cuts them, so both see one and the same tree. Nothing here decides
+# whether a segment is well formed: that is checked where a claim is read.
+#
+# The scans work piece by piece (a transaction over the memory limit arrives in pieces of whole
+# segments): every pattern starts at a terminator, and each piece is checked at its first byte
+# with the same pattern less the terminator.
+from __future__ import annotations
+
+import bisect
+import functools
+import re
+from array import array
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from ..x12.delimiters import Delimiters
+from ..x12.reader import blank_bytes
+from ..x12.values import sum_amounts
+from .grammar import HL_PARENT_LEVEL
+
+__all__ = ["ClaimIndex", "Patterns", "patterns", "LEVELS"]
+
+LEVELS = ("20", "22", "23")  # HL level codes by their number in ClaimIndex.level
+_LEVEL_CODE = {b"20": 0, b"22": 1, b"23": 2}
+_BAD_LEVEL = 255
+
+
+@dataclass(frozen=True, slots=True)
+class Patterns:
+    """The compiled searches for one set of delimiters and trigger codes."""
+
+    clm02: "re.Pattern[bytes]"  # a CLM segment; group 1 its CLM02
+    clm02_first: "re.Pattern[bytes]"  # the same at the first byte of a piece
+    clm: "re.Pattern[bytes]"  # a CLM segment; group 1 where it starts
+    clm_first: "re.Pattern[bytes]"
+    hl: "re.Pattern[bytes]"  # an HL segment; group 1 where it starts, group 2 HL03
+    hl_first: "re.Pattern[bytes]"
+    trigger: "re.Pattern[bytes] | None"  # a trigger code as a component (a cheap first pass)
+    trigger_verify: "re.Pattern[bytes] | None"
+
+
+@functools.lru_cache(maxsize=32)
+def patterns(d: Delimiters, codes: frozenset[str]) -> Patterns:
+    e, t, c = re.escape(d.element), re.escape(d.segment), re.escape(d.component)
+    blank = b"[" + re.escape(bytes(sorted(blank_bytes(d)))) + b"]*+"
+    f = b"[^" + e + t + b"]*+"  # one element, maybe empty
+    end = b"(?=[" + e + t + b"])"  # the end of a segment id
+
+    def both(body: bytes) -> tuple["re.Pattern[bytes]", "re.Pattern[bytes]"]:
+        return re.compile(t + blank + body), re.compile(body)
+
+    clm02, clm02_first = both(b"CLM" + end + b"(?:" + e + f + b"(?:" + e + b"(" + f + b"))?)?")
+    clm, clm_first = both(b"(CLM)" + end)
+    hl, hl_first = both(b"(HL)" + end + b"(?:" + e + f + b"(?:" + e + f + b"(?:" + e + b"(" + f + b"))?)?)?")
+    trigger = verify = None
+    if codes:
+        upper = sorted({code.upper() for code in codes}, key=len, reverse=True)
+        heads = sorted({h for code in upper for h in (code[:3], code[:3].lower())})
+        # A literal separator and a 3-byte alternation find candidates at regex-engine speed;
+        # `verify` confirms each (case-insensitive: the reader upper-cases procedure codes).
+        trigger = re.compile(c + b"(?:" + b"|".join(re.escape(h.encode("latin-1")) for h in heads) + b")")
+        alternatives = b"|".join(re.escape(code.encode("latin-1")) for code in upper)
+        verify = re.compile(c + b"(?:" + alternatives + b")(?=" + c + b"|" + e + b"|" + t + b")", re.I)
+    return Patterns(clm02, clm02_first, clm, clm_first, hl, hl_first, trigger, verify)
+
+
+@dataclass(slots=True)
+class ClaimIndex:
+    """Claims and HL levels of one transaction, by byte offset from the start of its ST."""
+
+    delimiters: Delimiters
+    segments: int = 0  # ST..SE (as many as came, for a transaction without SE)
+    claims: int = 0  # CLM segments
+    charges: Decimal = Decimal(0)  # the sum of their CLM02, when every one is a number
+    charges_ok: bool = True  # False: some CLM02 is not a number (those claims must be read)
+    hits: list[int] = field(default_factory=list)  # offsets of trigger codes
+    # structure (build_structure)
+    clm: array = field(default_factory=lambda: array("q"))  # CLM segment starts
+    hl: array = field(default_factory=lambda: array("q"))  # HL segment starts
+    level: bytearray = field(default_factory=bytearray)  # per HL: 0, 1, 2 for 20, 22, 23
+    parent: array = field(default_factory=lambda: array("q"))  # per HL: parent HL by level and order, -1
+    claim_hl: array = field(default_factory=lambda: array("q"))  # per claim: the HL it hangs under
+    se: int = 0  # where the SE starts (the end of the bytes for a transaction without one)
+    located: bool = False  # every piece went through locate()
+    # (offset, why) the HL tree cannot carry claims; `why` names the HL at the offset as {hl}
+    # and {level} (its HL01 and HL03: see problem_text)
+    problem: tuple[int, str] | None = None
+    structured: bool = False  # build_tree() ran
+
+    # -- census -------------------------------------------------------------------------------
+    def census(self, piece: bytes, p: Patterns) -> None:
+        """Count the CLM segments of one piece, sum their charges, find trigger codes."""
+        values = p.clm02.findall(piece)
+        first = p.clm02_first.match(piece)
+        if first is not None:
+            values.append(first.group(1) or b"")
+        self.claims += len(values)
+        if values and self.charges_ok:
+            total = sum_amounts(values)
+            if total is None:
+                self.charges_ok = False
+            else:
+                self.charges += total
+
+    def find_triggers(self, piece: bytes, base: int, p: Patterns) -> None:
+        if p.trigger is None:
+            return
+        verify = p.trigger_verify
+        self.hits.extend(base + m.start() for m in p.trigger.finditer(piece)
+                         if verify.match(piece, m.start()))  # type: ignore[union-attr]
+
+    # -- structure ----------------------------------------------------------------------------
+    def locate(self, piece: bytes, base: int, p: Patterns) -> None:
+        """Record where the CLM and HL segments of one piece start, and each HL's level."""
+        m = p.clm_first.match(piece)
+        if m is not None:
+            self.clm.append(base)
+        self.clm.extend([base + m.start(1) for m in p.clm.finditer(piece)])
+        level = self.level
+        m = p.hl_first.match(piece)
+        if m is not None:
+            self.hl.append(base)
+            level.append(_LEVEL_CODE.get(m.group(2) or b"", _BAD_LEVEL))
+        get = _LEVEL_CODE.get
+        for m in p.hl.finditer(piece):
+            self.hl.append(base + m.start(1))
+            level.append(get(m.group(2) or b"", _BAD_LEVEL))
+
+    def build_tree(self) -> None:
+        """Parents by level and order, each claim's HL, and the first thing that keeps the tree
+        from carrying claims. Call once every piece is located."""
+        if self.structured:
+            return
+        self.structured = True
+        hl, level, parent = self.hl, self.level, self.parent
+        last = [-1, -1, -1]  # the last HL of each level, by level number
+        problem: tuple[int, str] | None = None
+        for i, lv in enumerate(level):
+            if lv == _BAD_LEVEL:
+                parent.append(-1)
+                problem = problem or (hl[i], "HL {hl!r} has level code {level!r}; an 837 uses 20, 22 and 23")
+                continue
+            up = last[lv - 1] if lv else -1
+            if lv and up < 0:
+                want = HL_PARENT_LEVEL[LEVELS[lv]]
+                problem = problem or (hl[i], "HL {hl!r} (level {level}) has no level-" + f"{want} HL above it")
+            parent.append(up)
+            last[lv] = i
+            if lv == 0:
+                last[1] = last[2] = -1
+            elif lv == 1:
+                last[2] = -1
+        claim_hl = self.claim_hl
+        for start in self.clm:
+            i = bisect.bisect_right(hl, start) - 1
+            claim_hl.append(i)
+            if problem is None:
+                if i < 0:
+                    problem = (start, "CLM before any HL")
+                elif level[i] not in (1, 2):
+                    problem = (start, "CLM outside a subscriber (HL*22) or patient (HL*23) level")
+        self.problem = problem
+
+    def problem_text(self, segment: bytes) -> str:
+        """The tree problem's text, for the segment (data) at its offset."""
+        assert self.problem is not None
+        els = segment.decode("latin-1").split(self.delimiters.element_str)
+        return self.problem[1].format(hl=els[1] if len(els) > 1 else "", level=els[3] if len(els) > 3 else "")
+
+    # -- views --------------------------------------------------------------------------------
+    def claim_of(self, offset: int) -> int | None:
+        """The claim (index in CLM order) whose bytes hold `offset`, if any."""
+        k = bisect.bisect_right(self.clm, offset) - 1
+        if k < 0 or offset >= self.claim_end(k):
+            return None
+        return k
+
+    def claim_end(self, k: int) -> int:
+        """Where claim k ends: the next CLM, HL or SE."""
+        clm = self.clm
+        end = clm[k + 1] if k + 1 < len(clm) else self.se
+        j = bisect.bisect_right(self.hl, clm[k])
+        if j < len(self.hl) and self.hl[j] < end:
+            end = self.hl[j]
+        return end
+
+    def block_end(self, i: int) -> int:
+        """Where HL block i ends: the next HL or CLM (or SE)."""
+        start = self.hl[i]
+        end = self.hl[i + 1] if i + 1 < len(self.hl) else self.se
+        k = bisect.bisect_right(self.clm, start)
+        if k < len(self.clm) and self.clm[k] < end:
+            end = self.clm[k]
+        return end
+
+    def ancestors(self, i: int) -> list[int]:
+        """HL i and the HLs above it, top first."""
+        chain = []
+        while i >= 0:
+            chain.append(i)
+            i = self.parent[i]
+        chain.reverse()
+        return chain
