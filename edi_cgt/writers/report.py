@@ -22,6 +22,7 @@ from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
+from .. import store
 from ..io import AtomicOutput
 
 __all__ = ["ROW_FIELDS", "REJECTION_FIELDS", "FILE_CSV_FIELDS", "write_summary", "render_html", "TOP_FILES"]
@@ -46,7 +47,8 @@ def write_summary(out_dir: str, records: Iterable[Mapping[str, Any]], *,
     """Fold replay records into OUT/summary.json, files.csv, rejections.csv and report.html.
 
     Returns the summary (what summary.json holds)."""
-    os.makedirs(out_dir, exist_ok=True)
+    if not store.is_url(out_dir):
+        os.makedirs(out_dir, exist_ok=True)
     totals: dict[str, Any] = {k: 0 for k in _COUNT_TOTALS}
     totals.update(files=0, files_unreadable=0, acks_written=0)
     charges_in = charges_rejected = Decimal(0)
@@ -54,8 +56,8 @@ def write_summary(out_dir: str, records: Iterable[Mapping[str, Any]], *,
     errors: list[dict[str, str]] = []
     best: list[tuple[int, str, dict[str, Any]]] = []  # min-heap of (rejected, -file) for the top files
 
-    files_out = AtomicOutput(os.path.join(out_dir, "files.csv"))
-    rej_out = AtomicOutput(os.path.join(out_dir, "rejections.csv"))
+    files_out = AtomicOutput(store.join(out_dir, "files.csv"))
+    rej_out = AtomicOutput(store.join(out_dir, "rejections.csv"))
     try:
         files_csv = _csv(files_out, FILE_CSV_FIELDS)
         rej_csv = _csv(rej_out, ("file",) + REJECTION_FIELDS)
@@ -96,9 +98,9 @@ def write_summary(out_dir: str, records: Iterable[Mapping[str, Any]], *,
         files_out.discard()
         rej_out.discard()
         raise
-    with AtomicOutput(os.path.join(out_dir, "summary.json")) as out:
+    with AtomicOutput(store.join(out_dir, "summary.json")) as out:
         out.write((json.dumps(summary, indent=2, sort_keys=False) + "\n").encode())
-    with AtomicOutput(os.path.join(out_dir, "report.html")) as out:
+    with AtomicOutput(store.join(out_dir, "report.html")) as out:
         out.write(render_html(summary).encode("utf-8"))
     return summary
 
