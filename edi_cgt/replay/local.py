@@ -44,6 +44,7 @@ def summarize(paths: Sequence[str], config: ReplayConfig, *, rows: list[dict[str
     The result row of each input summarized is appended to `rows` when given."""
     from ..writers.report import write_summary
 
+    store.remove_tree(store.join(config.out_dir, "parts"))  # the pieces' data, all assembled now
     ignored: list[tuple[str, str]] = []
 
     def read() -> Iterator[dict[str, Any]]:
