@@ -188,7 +188,7 @@ def replay(ctx: click.Context, paths: tuple[str, ...], out_dir: str, include: tu
                                      "charges_rejected", "acks_written")})
     ignored = f", {len(run.ignored):,} not 837 (skipped)" if run.ignored else ""
     click.echo(
-        f"{t['files']:,} files ({run.processed - len(run.ignored):,} replayed, {run.skipped:,} already done, "
+        f"{t['files']:,} files ({run.processed:,} processed now, {run.skipped:,} already done, "
         f"{t['files_unreadable']:,} unreadable{ignored}); {t['claims_in']:,} claims: {t['accepted']:,} accepted, "
         f"{t['rejected']:,} rejected (charges {t['charges_rejected']}), {t['unevaluated']:,} not evaluated\n"
         f"report: {store.display(store.join(config.out_dir, 'report.html'))}"
