@@ -74,3 +74,32 @@ def test_spark_replay_equals_local_replay(spark, archive: list[str], tmp_path: P
     again = replay_spark(archive, ReplayConfig(str(dist)), spark=spark)
     assert again.processed == 0 and again.skipped == len(archive)
     assert (local / "summary.json").read_bytes() == (dist / "summary.json").read_bytes()
+
+
+def test_spark_replays_the_pieces_of_a_big_file_as_the_whole_file(spark, tmp_path: Path) -> None:
+    import datetime as dt
+
+    from edi_cgt.replay import cut
+
+    big = tmp_path / "big.837"
+    big.write_bytes(b"".join(generate_corpus(41, 500, cgt_share=0.3, claims_per_transaction=4,
+                                             transactions_per_group=1000)))
+    now = dt.datetime(2025, 7, 1, 12, 0)
+    whole, pieces = tmp_path / "whole", tmp_path / "pieces"
+    replay_local([str(big)], ReplayConfig(str(whole), split_bytes=0, now=now), jobs=1)
+    size = big.stat().st_size // 6
+    assert len(cut(str(big), big.stat().st_size, size)) >= 5
+    run = replay_spark([str(big)], ReplayConfig(str(pieces), split_bytes=size, now=now), spark=spark)
+    assert run.processed == 1 and run.summary["totals"]["rejected"] > 0
+    for name in COMPARED:
+        assert (whole / name).read_bytes() == (pieces / name).read_bytes(), name
+    assert [p.read_bytes() for p in sorted(whole.rglob("*.277"))] == [p.read_bytes() for p in sorted(pieces.rglob("*.277"))]
+
+
+def test_balance_packs_by_bytes() -> None:
+    from edi_cgt.spark import balance
+
+    sizes = {"a": 100, "b": 60, "c": 50, "d": 40, "e": 10, "f": 10}
+    bins = balance(list(sizes), 3, size=sizes.__getitem__)
+    loads = sorted(sum(sizes[u] for u in b) for b in bins)
+    assert loads == [80, 90, 100] and sorted(u for b in bins for u in b) == sorted(sizes)
