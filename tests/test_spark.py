@@ -103,3 +103,28 @@ def test_balance_packs_by_bytes() -> None:
     bins = balance(list(sizes), 3, size=sizes.__getitem__)
     loads = sorted(sum(sizes[u] for u in b) for b in bins)
     assert loads == [80, 90, 100] and sorted(u for b in bins for u in b) == sorted(sizes)
+
+
+def test_spark_submit_runs_the_module_file_with_the_replay_options(tmp_path: Path) -> None:
+    import os
+    import subprocess
+
+    submit = shutil.which("spark-submit")
+    if submit is None:
+        pytest.skip("spark-submit is not on PATH")
+    from support import FIXTURES, ROOT, run_cli
+
+    src = tmp_path / "in"
+    src.mkdir()
+    shutil.copy(FIXTURES / "cgt_837p_mixed.837", src)
+    env = dict(os.environ, PYTHONPATH=str(ROOT), SOURCE_DATE_EPOCH="1751371200")
+    res = subprocess.run([submit, "--master", "local[2]", str(ROOT / "edi_cgt" / "spark.py"), str(src),
+                          "--out", str(tmp_path / "out"), "--site", str(FIXTURES / "site.toml")],
+                         capture_output=True, env=env, cwd=tmp_path, timeout=600)
+    assert res.returncode == 1, res.stderr.decode()[-3000:]
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    local = run_cli("replay", str(src), "--out", str(tmp_path / "local"), "--site", str(FIXTURES / "site.toml"),
+                    env={"SOURCE_DATE_EPOCH": "1751371200"})
+    assert local.returncode == 1
+    assert (tmp_path / "local" / "summary.json").read_text() == (tmp_path / "out" / "summary.json").read_text()
+    assert summary["totals"]["rejected"] > 0 and summary["config"]["site"].endswith("site.toml")
