@@ -120,3 +120,15 @@ def test_split_size_option(shapes: dict[str, Path], tmp_path: Path) -> None:
         [p.read_bytes() for p in sorted((tmp_path / "b").rglob("*.277"))]
     bad = run_cli("replay", path, "--out", str(tmp_path / "c"), "--split-size", "lots")
     assert bad.returncode == 2 and b"is not a size" in bad.stderr
+
+
+@pytest.mark.parametrize("flags", [{"ack_all": True}, {"redact_acks": True}])
+def test_split_replay_equals_whole_replay_with_ack_options(shapes: dict[str, Path], flags: dict, tmp_path: Path) -> None:
+    path = str(shapes["one_interchange.837"])
+    size = shapes["one_interchange.837"].stat().st_size
+    replay_local([path], ReplayConfig(str(tmp_path / "whole"), split_bytes=0, now=NOW, **flags), jobs=1)
+    replay_local([path], ReplayConfig(str(tmp_path / "split"), split_bytes=size // 7, now=NOW, **flags), jobs=2)
+    for f in COMPARED:
+        assert (tmp_path / "whole" / f).read_bytes() == (tmp_path / "split" / f).read_bytes(), f
+    whole = [p.read_bytes() for p in sorted((tmp_path / "whole").rglob("*.277"))]
+    assert whole and whole == [p.read_bytes() for p in sorted((tmp_path / "split").rglob("*.277"))]
