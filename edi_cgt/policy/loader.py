@@ -315,6 +315,7 @@ def _rule(r: etree._Element) -> RuleSpec:
         cite=_cite(r),
         confidence_note=_text(r.find("confidence-note")) or "",
         acks=acks,
+        fix=_text(r.find("fix")) or "",
         configurable=r.get("configurable", "true") in ("true", "1"),
         applies_to_voids=r.get("applies-to-voids", "false") in ("true", "1"),
         uses=_codes(r.get("uses")),

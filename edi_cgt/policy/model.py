@@ -274,6 +274,7 @@ class RuleSpec:
     cite: Cite
     confidence_note: str
     acks: tuple[RuleAck, ...]
+    fix: str = ""  # what the biller should do to make the claim pass (plain language)
     configurable: bool = True
     applies_to_voids: bool = False
     uses: tuple[str, ...] = ()

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import datetime as _dt
+import textwrap
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
@@ -71,7 +72,17 @@ def render_policy_text(policy: Policy | PolicyView, as_of: _dt.date | None = Non
         out.append("  " + _program_line(p, as_of))
     out += ["", "Rules (severity: error rejects the claim; confidence V/S/U)"]
     out.append(table(["rule", "severity", "conf", "277CA", "title"], rules, max_width=90))
+    out += ["", "What to fix (more: edi-cgt explain RULE-ID)"]
+    for r in view.rules.values():
+        if r.fix and (as_of is None or r.in_force(as_of)):
+            out.append(wrap(r.fix, f"  {r.id}: ", "      "))
     return "\n".join(out) + "\n"
+
+
+def wrap(text: str, first: str = "", rest: str = "", width: int = 100) -> str:
+    """`text` filled to `width` columns, the first line after `first`, the others after `rest`."""
+    return textwrap.fill(" ".join(text.split()), width=width, initial_indent=first, subsequent_indent=rest,
+                         break_long_words=False, break_on_hyphens=False)
 
 
 def _program_line(p: object, as_of: _dt.date | None) -> str:
