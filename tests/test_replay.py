@@ -38,7 +38,7 @@ from edi_cgt.x12.errors import X12SyntaxError
 from support import ROOT, run_cli
 
 N_FILES = 200
-SUMMARY_FILES = ("summary.json", "files.csv", "rejections.csv", "report.html")
+SUMMARY_FILES = ("summary.json", "files.csv", "rejections.csv", "warnings.csv", "report.html")
 ODD_NAME = 'bad <b>&"name".837'
 
 
