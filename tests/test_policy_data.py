@@ -268,6 +268,39 @@ def test_parser_and_tree_guard_without_the_byte_scan():
         check_tree(laughs, "t.xml")
 
 
+def test_builtin_policy_loads_from_a_zipped_package(tmp_path):
+    # spark-submit --py-files ships the package as a zip: the built-in policy and its schema
+    # are package data read through importlib.resources, never through a file-system path
+    import subprocess
+    import sys
+    import zipfile
+
+    pkg = REPO / "edi_cgt"
+    bundle = tmp_path / "edi_cgt.zip"
+    with zipfile.ZipFile(bundle, "w") as zf:
+        for f in sorted(pkg.rglob("*")):
+            if f.is_file() and "__pycache__" not in f.parts:  # is_file follows the XSD symlink
+                zf.writestr(str(f.relative_to(REPO)), f.read_bytes())
+    probe = (
+        "import edi_cgt.policy as p, sys\n"
+        "assert '.zip' in p.__file__, p.__file__\n"
+        "pol = p.load_policy()\n"
+        "assert 'zip' in pol.base.source_path, pol.base.source_path\n"
+        "print(len(pol.latest.therapies), len(pol.latest.rules))\n"
+    )
+    env = {"PYTHONPATH": str(bundle), "PATH": "/usr/bin:/bin"}
+    res = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, env=env, capture_output=True, timeout=120)
+    assert res.returncode == 0, res.stderr.decode()
+    view = load_policy().latest
+    assert res.stdout.decode().split() == [str(len(view.therapies)), str(len(view.rules))]
+    # and the CLI, run from the zip, checks a fixture with it
+    fixture = REPO / "fixtures" / "cgt_837i_mixed.837"
+    res = subprocess.run([sys.executable, "-m", "edi_cgt", "check", str(fixture), "--format", "json"], cwd=tmp_path,
+                         env=env, capture_output=True, timeout=120)
+    assert res.returncode == 1, res.stderr.decode()
+    assert b'"rule_id":"CGT-SETTING-NOT-ALLOWED"' in res.stdout
+
+
 def test_oversized_and_non_utf8_files_are_refused(tmp_path):
     p = tmp_path / "big.xml"
     p.write_bytes(b"<policy>" + b" " * (4 * 1024 * 1024) + b"</policy>")

@@ -1,10 +1,12 @@
 # Reading policy files: safe parse, XSD validation, semantic checks, revision chains.
 #
-# Strategy: three passes, each reporting `Problem`s with file and line so a policy author can
-# fix a file without reading code. (1) safexml parses with DTDs and entities refused; (2) the
-# XSD (schemas/cgt-policy.xsd, shipped as edi_cgt/policy/data/cgt-policy.xsd) checks shape and
-# value syntax; (3) this module checks what XSD 1.0 cannot: references between entries, rule
-# ids without an implementation, 277CA codes pyx12 would refuse, date ranges. A file with
+# Strategy: three passes over a file's bytes (read by edi_cgt.io, from a path or from the
+# package data, so this module opens nothing itself), each reporting `Problem`s with file and
+# line so a policy author can fix a file without reading code. (1) safexml parses with DTDs and
+# entities refused; (2) the XSD (schemas/cgt-policy.xsd, shipped as
+# edi_cgt/policy/data/cgt-policy.xsd) checks shape and value syntax; (3) this module checks what
+# XSD 1.0 cannot: references between entries, label diagnosis families outside their section's,
+# rule ids without an implementation, 277CA codes pyx12 would refuse, date ranges. A file with
 # `revises="ID"` is loaded on top of ID.xml found next to it (or among the built-in files),
 # giving a `Policy` whose documents are base-first.
 from __future__ import annotations
@@ -41,7 +43,8 @@ from .model import (
     TrialMarker,
     Units,
 )
-from .safexml import Problem, PolicyError, read_xml_file
+from ..io import FileReadError, read_small_file
+from .safexml import MAX_POLICY_BYTES, Problem, PolicyError, parse_xml_bytes
 
 __all__ = [
     "DEFAULT_POLICY",
@@ -73,14 +76,21 @@ def _as_path(path: "str | Path | resources.abc.Traversable") -> "Path | resource
     return Path(path) if isinstance(path, str) else path
 
 
+def _read(path: "Path | resources.abc.Traversable") -> bytes:
+    """A policy or schema file's bytes, or PolicyError naming the file."""
+    try:
+        return read_small_file(path, MAX_POLICY_BYTES, "policy file")
+    except FileReadError as exc:
+        raise PolicyError([Problem(exc.source, None, exc.reason)]) from None
+
+
 @lru_cache(maxsize=1)
 def schema() -> etree.XMLSchema:
     path = data_path(SCHEMA_NAME)
     if not path.is_file():  # running from a tree where the symlink was not kept
         alt = Path(__file__).resolve().parents[2] / "schemas" / SCHEMA_NAME
         path = alt if alt.is_file() else path
-    tree = read_xml_file(path)
-    return etree.XMLSchema(tree)
+    return etree.XMLSchema(parse_xml_bytes(_read(path), str(path)))
 
 
 # -- public API ------------------------------------------------------------------------------
@@ -105,19 +115,19 @@ def validate_policy_file(path: str | Path) -> list[Problem]:
     return []
 
 
-def load_document(path: str | Path) -> PolicyDocument:
-    """Parse and schema-validate one file, without resolving `revises`."""
-    p = _as_path(path)
-    tree = read_xml_file(p)
+def load_document(data: bytes, source: str) -> PolicyDocument:
+    """Parse and schema-validate one policy file's bytes, without resolving `revises`;
+    `source` names the file in problems."""
+    tree = parse_xml_bytes(data, source)
     sch = schema()
     if not sch.validate(tree):
-        raise PolicyError([Problem(str(p), e.line or None, e.message) for e in sch.error_log])
-    return _document(tree.getroot(), str(p))
+        raise PolicyError([Problem(source, e.line or None, e.message) for e in sch.error_log])
+    return _document(tree.getroot(), source)
 
 
 # -- revision chains ---------------------------------------------------------------------------
 def _load_chain(path: Path, seen: tuple[str, ...]) -> list[PolicyDocument]:
-    doc = load_document(path)
+    doc = load_document(_read(path), str(path))
     if doc.revises is None:
         return [doc]
     if doc.id in seen or len(seen) >= MAX_REVISION_DEPTH:

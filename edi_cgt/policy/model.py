@@ -378,9 +378,6 @@ class PolicyView:
         return {}
 
     # -- lookups ----------------------------------------------------------------------
-    def programs_of(self, kind: type) -> tuple:
-        return tuple(p for p in self.programs.values() if isinstance(p, kind))
-
     def trigger_codes(self) -> frozenset[str]:
         """Codes at least one of which a claim must carry for any rule to fire (see engine)."""
         return self._triggers
