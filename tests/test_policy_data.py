@@ -68,9 +68,10 @@ def test_every_seed_therapy_is_in_the_data(policy):
 
 def test_unit_traps(policy):
     t = policy.latest.therapies
-    assert (t["J1412"].units.basis, t["J1412"].units.max_per_line, t["J1412"].units.severity) == ("per mL", Decimal(352), "warning")
-    assert (t["J3398"].units.max_per_line, t["J3398"].units.severity) == (Decimal(150), "warning")
-    assert (t["Q2058"].units.basis, t["Q2058"].units.max_per_line, t["Q2058"].units.severity) == ("per infusion", Decimal(1), None)
+    assert (t["J1412"].units.basis, t["J1412"].units.max_per_date, t["J1412"].units.severity) == ("per mL", Decimal(352), "warning")
+    assert (t["J3398"].units.max_per_date, t["J3398"].units.severity) == (Decimal(150), "warning")
+    assert (t["Q2058"].units.basis, t["Q2058"].units.max_per_date, t["Q2058"].units.severity) == ("per infusion", Decimal(1), None)
+    assert {x.units.unit_code for x in t.values()} == {"UN"}  # SV103/SV204: every CGT code is counted in units
     assert "5x10^15 vector genomes" in t["J3399"].descriptor
     assert "2 x 10^13" in t["J1412"].descriptor
 
@@ -191,10 +192,10 @@ def _line(text: str, needle: str) -> int:
 
 
 def test_schema_error_has_a_line_number(tmp_path):
-    p = _with(tmp_path, 'max-per-line="352"', 'max-per-line="lots"')
+    p = _with(tmp_path, 'max-per-date="352"', 'max-per-date="lots"')
     problems = validate_policy_file(p)
-    assert problems and problems[0].line == _line(p.read_text(), 'max-per-line="lots"')
-    assert "max-per-line" in problems[0].message
+    assert problems and problems[0].line == _line(p.read_text(), 'max-per-date="lots"')
+    assert "max-per-date" in problems[0].message
     assert str(problems[0]).startswith(f"{p}:{problems[0].line}: ")
 
 

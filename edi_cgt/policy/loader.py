@@ -257,9 +257,9 @@ def _document(root: etree._Element, path: str) -> PolicyDocument:
 def _therapy(t: etree._Element) -> Therapy:
     u = t.find("units")
     try:
-        max_units = Decimal(u.get("max-per-line"))
+        max_units = Decimal(u.get("max-per-date"))
     except InvalidOperation:  # the schema already refuses this; keep a clear message anyway
-        raise PolicyError([Problem("policy", u.sourceline, "max-per-line is not a number")]) from None
+        raise PolicyError([Problem("policy", u.sourceline, "max-per-date is not a number")]) from None
     drg = t.find("not-under-drg")
     return Therapy(
         code=t.get("code"),
@@ -267,7 +267,7 @@ def _therapy(t: etree._Element) -> Therapy:
         generic=t.get("generic"),
         therapy_class=t.get("class"),
         descriptor=_text(t.find("descriptor")) or "",
-        units=Units(u.get("basis"), max_units, u.get("confidence"), u.get("severity"), _text(u.find("note"))),
+        units=Units(u.get("basis"), u.get("unit-code"), max_units, u.get("confidence"), u.get("severity"), _text(u.find("note"))),
         indications=tuple(
             Indication(i.get("section"), i.get("heading"), _codes(i.get("disease")), _codes(i.get("families")), _codes(i.get("settings")), _cite(i))
             for i in t.iterfind("indication")
@@ -302,6 +302,7 @@ def _program(p: etree._Element) -> object:
             products=tuple(x.get("code") for x in p.iterfind("product")),
             ended=_date(p.get("ended")),
             ended_confidence=p.get("ended-confidence"),
+            ended_severity=p.get("ended-severity"),
             note=note,
             line=line,
         )
@@ -352,6 +353,28 @@ def _check_policy(policy: Policy) -> list[Problem]:
     return problems
 
 
+def _check_label_families(doc: PolicyDocument, view: PolicyView, bad) -> Iterable[Problem]:
+    """A therapy's label families must lie inside its section's disease families: a label code
+    outside them could never be accepted (CGT-DIAGNOSIS-OUTSIDE-SECTION fires first), so the
+    data would contradict itself. Checked for every therapy this document defines or whose
+    families it (re)defines, and reported at that entry's line."""
+    fams = view.families
+    for t in view.therapies.values():
+        for ind in t.indications:
+            changed = [f for f in ind.disease + ind.families if f in doc.families]
+            if t.code not in doc.therapies and not changed:
+                continue
+            line = t.line if t.code in doc.therapies else doc.families[changed[0]].line
+            disease = tuple(fams[f] for f in ind.disease if f in fams)
+            for fid in ind.families:
+                if fid not in fams:
+                    continue  # reported as an unknown family
+                out = fams[fid].outside(disease)
+                if out:
+                    yield bad(line, f"therapy {t.code} ({ind.heading}): label family '{fid}' is not inside the section's "
+                                    f"disease families ({', '.join(ind.disease)}): {', '.join(out)} would always be rejected")
+
+
 def _check_document(doc: PolicyDocument, view: PolicyView, registry, roster_keys, option_keys, payer_keys) -> Iterable[Problem]:
     src = doc.source_path
 
@@ -381,8 +404,9 @@ def _check_document(doc: PolicyDocument, view: PolicyView, registry, roster_keys
                     yield bad(t.line, f"therapy {t.code}: unknown setting '{st}'")
         if t.code not in view.codes:
             yield bad(t.line, f"therapy {t.code} has no <codes> entry with its validity dates")
-        if t.units.max_per_line <= 0:
-            yield bad(t.line, f"therapy {t.code}: max-per-line must be positive")
+        if t.units.max_per_date <= 0:
+            yield bad(t.line, f"therapy {t.code}: max-per-date must be positive")
+    yield from _check_label_families(doc, view, bad)
     for p in doc.programs.values():
         line = getattr(p, "line", None)
         if isinstance(p, CarveOut):
