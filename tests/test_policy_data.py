@@ -130,6 +130,21 @@ def test_every_cite_is_a_verbatim_seed_passage(policy):
     assert len(view.slips) >= 7
 
 
+def test_policy_md_names_only_tests_that_exist():
+    # docs/POLICY.md maps each page sentence to rules and tests; a renamed test must not leave
+    # the table pointing at nothing
+    from test_policy_rules import CASES
+
+    doc = (REPO / "docs" / "POLICY.md").read_text(encoding="utf-8")
+    cases = re.findall(r"`test_rule_table\[(.+?)\]`", doc)
+    assert len(cases) > 50 and set(cases) <= {c[0] for c in CASES}, set(cases) - {c[0] for c in CASES}
+    files = {"fidelity": "test_policy_fidelity.py", "cli": "test_policy_cli.py", "data": "test_policy_data.py"}
+    named = re.findall(r"`(fidelity|cli|data)::(test_\w+)`", doc)
+    assert len(named) > 10
+    for short, name in named:
+        assert f"def {name}(" in (REPO / "tests" / files[short]).read_text(encoding="utf-8"), (short, name)
+
+
 # -- render ---------------------------------------------------------------------------------------
 def test_render_policy_text(policy):
     text = render_policy_text(policy, dt.date(2025, 8, 1))

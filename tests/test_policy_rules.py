@@ -116,6 +116,7 @@ CASES: list[tuple[str, dict, str | None, str | None, set[str], bool]] = [
     ("hemophilia rejected: no TAR", {"auth": [], "dx": ["D67"], "lines": [L("J1411")]}, SITE_PAYERS, None, {"CGT-AUTH-REQUIRED"}, True),
     ("dmd accepted", {"dx": ["G7101"], "lines": [L("J1413")]}, SITE_PAYERS, None, set(), False),
     ("dmd rejected: 2 units", {"dx": ["G7101"], "lines": [L("J1413", units=2)]}, SITE_PAYERS, None, {"CGT-UNITS-OVER-MAX"}, True),
+    ("dmd rejected: home (POS 12)", {"kind": "P", "pos": "12", "dx": ["G7101"], "lines": [L("J1413")]}, SITE_PAYERS, None, {"CGT-SETTING-NOT-ALLOWED"}, True),
     ("sma accepted", {"dx": ["G120"], "lines": [L("J3399")]}, SITE_PAYERS, None, set(), False),
     ("sma rejected: inpatient DRG bill", {"tob": "0111", "dx": ["G120"], "lines": [L("J3399")]}, SITE_PAYERS, None, {"CGT-SETTING-NOT-ALLOWED", "CGT-NOT-UNDER-DRG"}, True),
     ("retinal accepted: office is fine", {"kind": "P", "pos": "11", "dx": ["H3552"], "lines": [L("J3398", units=150)]}, SITE_PAYERS, None, set(), False),
@@ -123,6 +124,7 @@ CASES: list[tuple[str, dict, str | None, str | None, set[str], bool]] = [
     ("beta-thal accepted: QTC roster", {"kind": "P", "pos": "11", "billing": QTC_NPI, "dx": ["D561"], "lines": [L("J3393")]}, SITE_FULL, None, set(), False),
     ("beta-thal rejected: office, not a QTC", {"kind": "P", "pos": "11", "dx": ["D561"], "lines": [L("J3393")]}, SITE_FULL, None, {"CGT-SETTING-NOT-ALLOWED"}, True),
     ("synovial accepted", {"dx": ["C493"], "date": "2025-05-01", "lines": [L("Q2057")]}, SITE_PAYERS, None, set(), False),
+    ("synovial rejected: ambulatory surgery center bill 0831", {"tob": "0831", "dx": ["C493"], "lines": [L("Q2057")]}, SITE_PAYERS, None, {"CGT-SETTING-NOT-ALLOWED"}, True),
     ("synovial rejected: code not yet valid", {"dx": ["C493"], "date": "2025-03-01", "lines": [L("Q2057")]}, SITE_PAYERS, None, {"CGT-CODE-NOT-IN-EFFECT"}, True),
     # ---- CGT-AUTH-REQUIRED / CGT-AUTH-FORMAT ------------------------------------------------------
     ("auth on the 837P line only", {"kind": "P", "auth": [], "dx": ["C900"], "lines": [L("Q2055", auth=[TAR])]}, SITE_PAYERS, None, set(), False),
@@ -187,7 +189,7 @@ CASES: list[tuple[str, dict, str | None, str | None, set[str], bool]] = [
     ("Aucatzyl 2 units on one line", {"dx": ["C910"], "lines": [L("Q2058", units=2)]}, SITE_PAYERS, None, {"CGT-UNITS-OVER-MAX"}, True),
     ("Zolgensma in days (DA) is the wrong unit", {"dx": ["G120"], "lines": [L("J3399", units=2, basis="DA")]}, SITE_PAYERS, None, {"CGT-UNITS-OVER-MAX"}, True),
     ("Zolgensma in minutes (MJ) is the wrong unit", {"kind": "P", "dx": ["G120"], "lines": [L("J3399", units=60, basis="MJ")]}, SITE_PAYERS, None, {"CGT-UNITS-OVER-MAX"}, True),
-    ("Roctavian in minutes is the wrong unit even under its cap", {"dx": ["D66"], "lines": [L("J1412", units=200, basis="DA")]}, SITE_PAYERS, None, {"CGT-UNITS-OVER-MAX"}, True),
+    ("Roctavian in days is the wrong unit even under its cap", {"dx": ["D66"], "lines": [L("J1412", units=200, basis="DA")]}, SITE_PAYERS, None, {"CGT-UNITS-OVER-MAX"}, True),
     ("Casgevy 1 unit on each of two lines of one date", {"dx": ["D5700"], "lines": [L("J3392"), L("J3392")]}, SITE_PAYERS, None, {"CGT-UNITS-OVER-MAX"}, True),
     ("Casgevy 1 unit on each of two dates", {"dx": ["D5700"], "lines": [L("J3392", date="2025-08-01"), L("J3392", date="2025-08-02")]}, SITE_PAYERS, None, set(), False),
     ("Breyanzi half a unit on each of two lines of one date", {"dx": ["C8330"], "lines": [L("Q2054", units="0.5"), L("Q2054", units="0.5")]}, SITE_PAYERS, None, set(), False),
@@ -196,6 +198,7 @@ CASES: list[tuple[str, dict, str | None, str | None, set[str], bool]] = [
     # ---- diagnosis -------------------------------------------------------------------------------
     ("Yescarta for sickle cell: CAR-T cancers are an open list, warns", {"dx": ["D5700"], "lines": [L("Q2041")]}, SITE_PAYERS, None, {"CGT-DIAGNOSIS-OUTSIDE-SECTION"}, False),
     ("Tecartus for myeloma: a CAR-T cancer, not on its label", {"dx": ["C9000"], "lines": [L("Q2053")]}, SITE_PAYERS, None, {"CGT-DIAGNOSIS-NOT-INDICATED"}, False),
+    ("Hemgenix for sickle cell is outside the hemophilia section", {"dx": ["D5700"], "lines": [L("J1411")]}, SITE_PAYERS, None, {"CGT-DIAGNOSIS-OUTSIDE-SECTION"}, True),
     ("Hemgenix for hemophilia A: hemophilia, not its label", {"dx": ["D66"], "lines": [L("J1411")]}, SITE_PAYERS, None, {"CGT-DIAGNOSIS-NOT-INDICATED"}, False),
     ("Zolgensma for DMD is outside the SMA section", {"dx": ["G7101"], "lines": [L("J3399")]}, SITE_PAYERS, None, {"CGT-DIAGNOSIS-OUTSIDE-SECTION"}, True),
     ("Casgevy for sickle trait only", {"dx": ["D573"], "lines": [L("J3392")]}, SITE_PAYERS, None, {"CGT-DIAGNOSIS-OUTSIDE-SECTION"}, True),
