@@ -7,7 +7,7 @@ import json
 import re
 from pathlib import Path
 
-from support import interchange, pyx12_validate, run_cli
+from support import I_BODY, P_BODY, interchange, pyx12_validate, run_cli
 
 BILLING_NPI = "1234567893"  # 2010AA
 OTHER_NPI = "1245319599"  # 2310C/2310E service facility, not on any roster
@@ -28,42 +28,25 @@ NM1*PR*2*MEDI-CAL*****PI*{payer}
 """
 
 
+# The submitter, receiver and billing provider of the shared hand-written transactions (their
+# ST..2010AA part); the claims of each test go under them, a subscriber loop per claim.
+_HEADERS = {kind: body[: body.index("HL*2*")] for kind, body in (("P", P_BODY), ("I", I_BODY))}
+
+
+def _transaction(kind: str, claims: tuple[str, ...], payer: str) -> bytes:
+    body = _HEADERS[kind] + "".join(_subscriber(i + 1, i, payer) + claim for i, claim in enumerate(claims, 1))
+    control = re.search(r"ST\*837\*(\d+)", body).group(1)
+    return interchange(f"{body}SE**{control}\n", version=re.search(r"ST\*837\*\d+\*(\w+)", body).group(1))
+
+
 def tx_837p(*claims: str, payer: str = "610442") -> bytes:
     """One 837P transaction (005010X222A1), a subscriber loop per claim body (CLM onward)."""
-    body = """
-ST*837*0001*005010X222A1
-BHT*0019*00*FIDELITYP*20250901*1200*CH
-NM1*41*2*SUBMITTER CLINIC*****46*SUB01
-PER*IC*BILLER*TE*5555551212
-NM1*40*2*MEDI-CAL*****46*610442
-HL*1**20*1
-NM1*85*2*CHILDRENS HOSPITAL*****XX*1234567893
-N3*1 MAIN ST
-N4*OAKLAND*CA*94601
-REF*EI*123456789
-"""
-    for i, claim in enumerate(claims, 1):
-        body += _subscriber(i + 1, i, payer) + claim
-    return interchange(body + "SE**0001\n")
+    return _transaction("P", claims, payer)
 
 
 def tx_837i(*claims: str, payer: str = "610442") -> bytes:
     """One 837I transaction (005010X223A2), a subscriber loop per claim body (CLM onward)."""
-    body = """
-ST*837*0002*005010X223A2
-BHT*0019*00*FIDELITYI*20250901*1200*CH
-NM1*41*2*HOSPITAL BILLING*****46*SUB02
-PER*IC*BILLER*TE*5555551212
-NM1*40*2*MEDI-CAL*****46*610442
-HL*1**20*1
-NM1*85*2*GENERAL HOSPITAL*****XX*1234567893
-N3*500 HOSPITAL DR
-N4*LOS ANGELES*CA*900010001
-REF*EI*987654321
-"""
-    for i, claim in enumerate(claims, 1):
-        body += _subscriber(i + 1, i, payer) + claim
-    return interchange(body + "SE**0002\n", version="005010X223A2")
+    return _transaction("I", claims, payer)
 
 
 def claim_p(cid: str, dx: str, lines: str, *, refs: str = f"REF*G1*{TAR}", facility: str | None = None) -> str:
