@@ -134,7 +134,8 @@ def _program_facts(program: Any, view: Any) -> list[dict[str, str | None]]:
             facts.append(_fact(p.confidence, f"{name} carved out of '{program.from_program}' to '{program.to_program}' "
                                              f"from {p.start}{sev}" + (f". {p.note}" if p.note else "")))
     elif isinstance(program, Rems) and program.ended is not None:
-        facts.append(_fact(program.ended_confidence, f"the REMS of {', '.join(program.products)} ended on {program.ended}"))
+        then = f"; from then on a facility off the site's list is a {program.ended_severity}" if program.ended_severity else ""
+        facts.append(_fact(program.ended_confidence, f"the REMS of {', '.join(program.products)} ended on {program.ended}{then}"))
     elif isinstance(program, Bundle):
         facts.append(_fact(program.confidence, f"codes bundled into {', '.join(program.primary)} on the same date: "
                                                f"{', '.join(program.bundled)}" + (f"; reviewed: {', '.join(program.review)}" if program.review else "")))
