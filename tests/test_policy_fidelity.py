@@ -1,5 +1,5 @@
 # Policy fidelity (issue 12): each hole between the policy page and the rules, shown with
-# hand-written 837 text run through the real CLI (`check --format json`, `filter`), and the
+# hand-written 837 text run through the real CLI (`check --format jsonl`, `filter`), and the
 # 277CA we write validated with pyx12 wherever a test looks at it.
 from __future__ import annotations
 
@@ -68,8 +68,8 @@ def claim_i(cid: str, dx: str, lines: str, *, refs: str = f"REF*G1*{TAR}", tob: 
 
 # -- running the CLI -----------------------------------------------------------------------
 def check_json(data: bytes, tmp_path: Path, site: str | None = SITE_PAYERS) -> dict[str, list[dict]]:
-    """`edi-cgt check --format json` rows by claim id."""
-    args = ["check", "-", "--format", "json"]
+    """`edi-cgt check --format jsonl` rows by claim id."""
+    args = ["check", "-", "--format", "jsonl"]
     if site is not None:
         (tmp_path / "site.toml").write_text(site)
         args += ["--site", str(tmp_path / "site.toml")]
@@ -79,12 +79,12 @@ def check_json(data: bytes, tmp_path: Path, site: str | None = SITE_PAYERS) -> d
     for line in res.stdout.decode().splitlines():
         row = json.loads(line)
         rows.setdefault(row["claim_id"], []).append(row)
-    assert (res.returncode == 1) == any(r[0]["verdict"] == "rejected" for r in rows.values())
+    assert (res.returncode == 1) == any(r[0]["decision"] == "reject" for r in rows.values())
     return rows
 
 
 def findings(rows: list[dict]) -> set[tuple[str, str]]:
-    return {(r["rule_id"], r["severity"]) for r in rows if r["rule_id"] != "-"}
+    return {(r["rule_id"], r["severity"]) for r in rows if r["rule_id"] is not None}
 
 
 def run_filter(data: bytes, tmp_path: Path, site: str = SITE_PAYERS):
@@ -133,7 +133,7 @@ def test_837i_line_ref_g1_is_not_a_tar(tmp_path):
     assert [ln["prior_authorizations"] for ln in lines] == [[], []]  # not read as the line's TAR
     rows = check_json(data, tmp_path)
     assert findings(rows["I-LINE-AUTH"]) == {("CGT-AUTH-REQUIRED", "error")}
-    assert rows["I-LINE-AUTH"][0]["verdict"] == "rejected"
+    assert rows["I-LINE-AUTH"][0]["decision"] == "reject"
     assert findings(rows["I-CLAIM-AUTH"]) == set()  # the 2300 REF*G1 is the TAR
     status, clean, ack = run_filter(data, tmp_path)
     assert status == 1
@@ -149,7 +149,7 @@ def test_837p_line_ref_g1_is_still_the_tar(tmp_path):
     ok, report = pyx12_validate(data)
     assert ok, report  # 005010X222 allows REF*G1 in loop 2400
     rows = check_json(data, tmp_path)
-    assert findings(rows["P-LINE-AUTH"]) == set() and rows["P-LINE-AUTH"][0]["verdict"] == "accepted"
+    assert findings(rows["P-LINE-AUTH"]) == set() and rows["P-LINE-AUTH"][0]["decision"] == "accept"
 
 
 # -- 2. Q0/Q1 alone exempts a line, but says what is missing -------------------------------------
@@ -160,7 +160,7 @@ def test_trial_modifier_alone_warns_and_names_what_is_missing(tmp_path):
                 claim_p("P-38228-Q0-P4", "ABK:C8330", admin_q0, refs=f"REF*G1*{TAR}\nREF*P4*12345678"))
     rows = check_json(p, tmp_path)
     (warn,) = rows["P-38228-Q0"]
-    assert (warn["rule_id"], warn["severity"], warn["verdict"]) == ("CGT-CLINICAL-TRIAL-MODIFIER-ONLY", "warning", "accepted")
+    assert (warn["rule_id"], warn["severity"], warn["decision"]) == ("CGT-CLINICAL-TRIAL-MODIFIER-ONLY", "warning", "accept")
     assert "modifier Q0" in warn["message"] and "no Z00.6 diagnosis" in warn["message"] and "no REF*P4" in warn["message"]
     assert "condition code" not in warn["message"]  # an 837P carries none
     assert findings(rows["P-38228-Q0-P4"]) == set()  # the trial number backs the modifier
@@ -168,7 +168,7 @@ def test_trial_modifier_alone_warns_and_names_what_is_missing(tmp_path):
                 claim_i("I-KYMRIAH-Q1-CC30", "ABK:C9100\nHI*BG:30", kymriah_q1, refs="REF*D9*TRACE2"))
     rows = check_json(i, tmp_path)
     (warn,) = rows["I-KYMRIAH-Q1"]
-    assert (warn["rule_id"], warn["verdict"]) == ("CGT-CLINICAL-TRIAL-MODIFIER-ONLY", "accepted")
+    assert (warn["rule_id"], warn["decision"]) == ("CGT-CLINICAL-TRIAL-MODIFIER-ONLY", "accept")
     assert "Q2042 (Kymriah)" in warn["message"] and "no condition code 30" in warn["message"] and "TAR" in warn["message"]
     assert rows["I-KYMRIAH-Q1-CC30"][0]["message"].startswith("outside the CGT policy (clinical trial")
     # a site that wants the trial coding complete makes it an error: then filter rejects it
@@ -186,7 +186,7 @@ def test_units_in_another_unit_basis_are_an_error(tmp_path):
     rows = {**check_json(i, tmp_path), **check_json(p, tmp_path)}
     for cid, word in (("I-ZOLGENSMA-2DA", "2 days (DA)"), ("P-ZOLGENSMA-60MJ", "60 minutes (MJ)")):
         (row,) = rows[cid]
-        assert (row["rule_id"], row["severity"], row["verdict"]) == ("CGT-UNITS-OVER-MAX", "error", "rejected"), cid
+        assert (row["rule_id"], row["severity"], row["decision"]) == ("CGT-UNITS-OVER-MAX", "error", "reject"), cid
         assert "per treatment, counted in units (UN)" in row["message"] and word in row["message"], row["message"]
     status, clean, ack = run_filter(i, tmp_path)
     assert status == 1 and list(rejected_claims(ack)) == ["I-ZOLGENSMA-2DA"]
