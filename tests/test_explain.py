@@ -13,7 +13,7 @@ import pytest
 
 from edi_cgt.policy import load_policy
 
-from support import FIXTURES, ROOT, interchange, run_cli
+from support import FIXTURES, ROOT, p_claims, run_cli
 
 MIXED_I = FIXTURES / "cgt_837i_mixed.837"
 MIXED_P = FIXTURES / "cgt_837p_mixed.837"
@@ -203,22 +203,7 @@ def test_explain_an_accepted_and_an_exempt_claim_as_json():
     assert finding["fix"] == RULES["CGT-SCD-CARVE-OUT-PAYER-UNKNOWN"].fix and finding["passage"]
 
 
-DUP_BODY = """
-ST*837*0001*005010X222A1
-BHT*0019*00*BATCH9*20250301*1200*CH
-NM1*41*2*SUBMITTER CLINIC*****46*SUB01
-PER*IC*BILLER*TE*5555551212
-NM1*40*2*MEDI-CAL*****46*610442
-HL*1**20*1
-NM1*85*2*CHILDRENS HOSPITAL*****XX*1234567893
-N3*1 MAIN ST
-N4*OAKLAND*CA*94601
-REF*EI*123456789
-HL*2*1*22*0
-SBR*P*18*******MC
-NM1*IL*1*TESTPATIENT*ALPHA****MI*MCAL000001
-DMG*D8*20100102*F
-NM1*PR*2*MEDI-CAL*****PI*610442
+DUP_CLAIMS = """
 CLM*DUP-1*400500***22:B:1*Y*A*Y*Y
 REF*G1*12345678901
 HI*ABK:C8338
@@ -233,12 +218,11 @@ HI*ABK:C8338
 LX*1
 SV1*HC:Q2041*400000*UN*1***1
 DTP*472*D8*20250401
-SE**0001
 """
 
 
 def test_explain_every_claim_with_that_clm01_from_stdin():
-    data = interchange(DUP_BODY)
+    data = p_claims(DUP_CLAIMS)
     res = run_cli("explain", "-", "DUP-1", stdin=data)
     assert res.returncode == 1, res.stderr  # the second one has no TAR
     out = res.stdout.decode()

@@ -24,7 +24,7 @@ from edi_cgt.decider import DeciderConfig, make_decider
 from edi_cgt.policy import load_policy
 from edi_cgt.replay import Collector
 
-from support import FIXTURES, interchange, run_cli
+from support import FIXTURES, p_claims, run_cli
 
 INPUTS = [FIXTURES / n for n in ("cgt_837i_mixed.837", "cgt_837p_mixed.837", "multi_isa_gs_st.837",
                                  "clean_837i.837", "clean_837p.837")]
@@ -108,21 +108,6 @@ def test_every_warning_is_listed(site: bool, with_site, without_site) -> None:
 
 
 ONE_WARNING = """
-ST*837*0001*005010X222A1
-BHT*0019*00*BATCH7*20251101*1200*CH
-NM1*41*2*SUBMITTER CLINIC*****46*SUB01
-PER*IC*BILLER*TE*5555551212
-NM1*40*2*MEDI-CAL*****46*610442
-HL*1**20*1
-NM1*85*2*CHILDRENS HOSPITAL*****XX*1234567893
-N3*1 MAIN ST
-N4*OAKLAND*CA*94601
-REF*EI*123456789
-HL*2*1*22*0
-SBR*P*18*******MC
-NM1*IL*1*TESTPATIENT*ALPHA****MI*MCAL000001
-DMG*D8*20100102*F
-NM1*PR*2*MEDI-CAL*****PI*610442
 CLM*ROUTINE-1*150***11:B:1*Y*A*Y*Y
 HI*ABK:J189
 LX*1
@@ -134,7 +119,6 @@ HI*ABK:D5700
 LX*1
 SV1*HC:J3392*2200000*UN*1***1
 DTP*472*D8*20251021
-SE**0001
 """
 
 
@@ -143,7 +127,7 @@ def test_warnings_of_a_transaction_copied_whole_reach_the_report() -> None:
     copies the transaction whole; its warning (no site file: the payer's program is unknown)
     still reaches the collector, through add_findings."""
     collector = Collector(drug_codes=DRUGS)
-    stats = run_filter([interchange(ONE_WARNING)], out=_Null(), decide=make_decider(DeciderConfig()),
+    stats = run_filter([p_claims(ONE_WARNING)], out=_Null(), decide=make_decider(DeciderConfig()),
                        sinks=[collector], where="one-warning.837")
     collector.finish()
     assert stats.fast_transactions == 1 and stats.claims_in == 2 and stats.rejected == 0 and stats.warnings == 1
