@@ -2,8 +2,10 @@
 #
 # Strategy: inputs become iterables of bounded byte chunks (gzip recognised by its magic bytes,
 # not by the file name, so a .gz on stdin works too); a path may also be a URL of an object
-# store (edi_cgt.store, through fsspec). Every output file goes through AtomicOutput, the one
-# output helper: it appears only when complete, and only if something was written to it.
+# store (edi_cgt.store, through fsspec). Small configuration files (policy XML, site TOML, the
+# schema) are read whole, up to a size limit, from a path or from package data, and handed to
+# their parsers as bytes. Every output file goes through AtomicOutput, the one output helper:
+# it appears only when complete, and only if something was written to it.
 #
 #   local path   written to a temporary file beside the target, renamed onto it when complete
 #   URL          spooled here, then written to the store whole (one object, or one multipart
@@ -24,12 +26,15 @@ import sys
 import tempfile
 import zlib
 from collections.abc import Callable, Iterator
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+if TYPE_CHECKING:
+    from importlib.resources.abc import Traversable
 
 from . import store
 
-__all__ = ["InputError", "read_chunks", "read_range", "describe_source", "AtomicOutput", "AtomicOutputs",
-           "CHUNK_SIZE", "is_gzip"]
+__all__ = ["InputError", "FileReadError", "read_chunks", "read_small_file", "read_range", "describe_source",
+           "AtomicOutput", "AtomicOutputs", "CHUNK_SIZE", "is_gzip"]
 
 CHUNK_SIZE = 1 << 20
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -38,6 +43,39 @@ _SPOOL_IN_MEMORY = 16 << 20  # an output to a URL is kept in memory up to this s
 
 class InputError(Exception):
     """An input could not be opened or decompressed (message names the input)."""
+
+
+class FileReadError(InputError):
+    """A small file could not be read whole: `source` names it, `reason` says why."""
+
+    def __init__(self, source: str, reason: str) -> None:
+        super().__init__(f"{source}: {reason}")
+        self.source = source
+        self.reason = reason
+
+
+def read_small_file(source: "str | os.PathLike | Traversable", limit: int, what: str = "file") -> bytes:
+    """The whole content of a small file: a path, or package data (an importlib.resources
+    Traversable, which also works when the package is imported from a zip). Raises
+    FileReadError naming the file when it cannot be read or holds more than `limit` bytes;
+    never reads more than `limit` + 1 bytes."""
+    name = str(source)
+    try:
+        with (open(source, "rb") if isinstance(source, (str, os.PathLike)) else source.open("rb")) as fh:
+            data = fh.read(limit + 1)
+            size = _size_of(fh) if len(data) > limit else len(data)
+    except OSError as exc:
+        raise FileReadError(name, f"cannot read {what}: {exc.strerror or exc}") from None
+    if len(data) > limit:
+        raise FileReadError(name, f"{what} is {size or f'over {limit}'} bytes; {what}s are limited to {limit}")
+    return data
+
+
+def _size_of(fh: BinaryIO) -> int | None:
+    try:
+        return os.fstat(fh.fileno()).st_size
+    except (OSError, AttributeError, ValueError):  # a zip member has no file descriptor
+        return None
 
 
 def describe_source(source: str | os.PathLike) -> str:

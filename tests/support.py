@@ -187,3 +187,10 @@ LX*2
 SV2*0260**620*UN*2
 SE**0002
 """
+
+
+def p_claims(claims: str) -> bytes:
+    """An interchange of one 837P transaction: P_BODY's submitter, receiver, billing provider
+    and subscriber (Medi-Cal FFS 610442), then `claims` (CLM onward, segments one per line)."""
+    head = P_BODY[: P_BODY.index("CLM*")]
+    return interchange(f"{head}{claims.strip()}\nSE**0001\n")

@@ -61,6 +61,7 @@ def _register() -> None:
 
     for module, names in (
         ("check", ("check",)),
+        ("explain", ("explain",)),
         ("policy", ("policy",)),
         ("filter", ("filter_",)),
         ("replay", ("replay",)),

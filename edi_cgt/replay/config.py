@@ -22,9 +22,9 @@ from ..decider import DeciderConfig, make_decider
 from ..policy.findings import Decision
 
 __all__ = ["ReplayConfig", "RECORD_VERSION", "DEFAULT_SPLIT_BYTES", "fingerprint", "decider_for", "therapy_codes",
-           "Decide"]
+           "Decide", "drug_codes", "policy_codes"]
 
-RECORD_VERSION = 2
+RECORD_VERSION = 3  # 2: rejection reason/passage/fix, warnings, by_provider; 3: skipped, store stamps
 DEFAULT_SPLIT_BYTES = 256 << 20
 
 Decide = Callable[[Claim], Decision]
@@ -104,7 +104,7 @@ def fingerprint(config: ReplayConfig, decide: Decide | None = None) -> str:
 
 # -- per-process caches (workers and Spark executors build the policy once) ----------------
 _DECIDERS: dict[tuple[DeciderConfig, bytes | None, bytes | None], Decide] = {}
-_THERAPY_CODES: dict[bytes | None, frozenset[str] | None] = {}
+_POLICY_CODES: dict[bytes | None, tuple[frozenset[str], frozenset[str]] | None] = {}
 _MATERIALIZED: dict[bytes, str] = {}
 
 
@@ -138,17 +138,35 @@ def decider_for(config: ReplayConfig) -> Decide:
 
 
 def therapy_codes(config: ReplayConfig, decide: Decide) -> frozenset[str] | None:
+    """Codes named in rejections.csv's hcpcs column: config.therapy_codes, else the decider's
+    trigger codes, else the policy's; None when no policy loads (the codes findings name)."""
     if config.therapy_codes is not None:
         return config.therapy_codes
     codes = getattr(decide, "trigger_codes", None)
     if codes is not None:
         return codes
+    found = policy_codes(config)
+    return found[0] if found else None
+
+
+def drug_codes(config: ReplayConfig) -> frozenset[str] | None:
+    """The policy's therapy (drug) codes in every revision: a rejected claim counts once under
+    each in by_therapy; None when no policy loads."""
+    found = policy_codes(config)
+    return found[1] if found else None
+
+
+def policy_codes(config: ReplayConfig) -> tuple[frozenset[str], frozenset[str]] | None:
+    """(trigger codes, therapy drug codes) of the run's policy in every revision; None when no
+    policy loads (then the codes findings name stand in)."""
     key = config.policy_data
-    if key not in _THERAPY_CODES:
+    if key not in _POLICY_CODES:
         try:
             from ..policy import load_policy, trigger_codes
 
-            _THERAPY_CODES[key] = frozenset(trigger_codes(load_policy(_local_decider(config).policy_path)))
+            policy = load_policy(_local_decider(config).policy_path)
+            drugs: frozenset[str] = frozenset().union(*(v.therapies for v in policy.views()))
+            _POLICY_CODES[key] = (frozenset(trigger_codes(policy)), drugs)
         except Exception:  # noqa: BLE001 - no usable policy: fall back to the codes findings name
-            _THERAPY_CODES[key] = None
-    return _THERAPY_CODES[key]
+            _POLICY_CODES[key] = None
+    return _POLICY_CODES[key]

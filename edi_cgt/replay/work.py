@@ -39,7 +39,7 @@ from ..writers.ack277 import AckWriter
 from ..writers.report import ROW_FIELDS
 from ..x12.errors import X12Error
 from .collector import Collector, merge_counters
-from .config import RECORD_VERSION, Decide, ReplayConfig, decider_for, fingerprint, therapy_codes
+from .config import RECORD_VERSION, Decide, ReplayConfig, decider_for, drug_codes, fingerprint, therapy_codes
 from .inputs import SNIFF_BYTES, ack_path, part_path, sniff
 from .records import error_reason, write_record
 from .split import Piece, cut, piece_chunks
@@ -47,7 +47,7 @@ from .split import Piece, cut, piece_chunks
 __all__ = ["replay_file", "replay_partition", "assemble", "make_units", "run_unit", "Unit", "DIMENSIONS"]
 
 Unit = str | Piece
-DIMENSIONS = ("by_rule", "by_therapy", "by_payer", "by_month")
+DIMENSIONS = ("by_rule", "by_therapy", "by_payer", "by_month", "by_provider", "providers", "warnings_by_rule")
 _SUMMED = ("bytes", "transactions", "transactions_passed_through", "claims_in", "accepted", "rejected",
            "unevaluated", "warnings")
 
@@ -71,7 +71,7 @@ def _empty_record(config: ReplayConfig, source: str, decide: Decide | None) -> d
     row: dict[str, Any] = {name: 0 for name in ROW_FIELDS}
     row.update(file=source, charges_in="0", charges_rejected="0", error="", ack="")
     rec: dict[str, Any] = {"version": RECORD_VERSION, "fingerprint": fingerprint(config, decide),
-                           "source": store.stamp(source), "row": row, "rejections": [],
+                           "source": store.stamp(source), "row": row, "rejections": [], "warnings": [],
                            **{d: {} for d in DIMENSIONS}}
     row["stored_bytes"] = rec["source"]["size"] if rec["source"] else 0
     return rec
@@ -107,7 +107,7 @@ def replay_file(path: str, config: ReplayConfig, *, decide: Decide | None = None
     row = rec["row"]
     try:
         decide_fn = decide or decider_for(config)
-        collector = Collector(therapy_codes=therapy_codes(config, decide_fn))
+        collector = Collector(therapy_codes=therapy_codes(config, decide_fn), drug_codes=drug_codes(config))
         out = AtomicOutput(target, durable=False, makedirs=True)
         try:
             if piece is None:
@@ -141,8 +141,9 @@ def replay_file(path: str, config: ReplayConfig, *, decide: Decide | None = None
             )
             rec.update(collector.counters())
             rec["rejections"] = collector.rejections
+            rec["warnings"] = collector.warnings
             if piece is not None:
-                for r in rec["rejections"]:
+                for r in (*rec["rejections"], *rec["warnings"]):
                     if r.get("segment") is not None:
                         r["segment"] += piece.segment_offset
     except Exception as exc:  # noqa: BLE001 - one bad file must not stop a replay
@@ -330,13 +331,13 @@ def assemble(path: str, pieces: Sequence[Piece], partials: Sequence[dict[str, An
                 row[key] = sum(int(r["row"][key]) for r in ordered)
             for key in ("charges_in", "charges_rejected"):
                 row[key] = str(sum((Decimal(r["row"][key]) for r in ordered), Decimal(0)))
-            for dim in DIMENSIONS:
-                rec[dim] = merge_counters([r[dim] for r in ordered])
+            rec.update(merge_counters(ordered))
             rec["rejections"] = [x for r in ordered for x in r["rejections"]]
+            rec["warnings"] = [x for r in ordered for x in r["warnings"]]
     except Exception as exc:  # noqa: BLE001 - as replay_file: the input becomes an error row
         store.remove(target)
         row.update({k: 0 for k in _SUMMED}, charges_in="0", charges_rejected="0", ack="")
-        rec.update({d: {} for d in DIMENSIONS}, rejections=[])
+        rec.update({d: {} for d in DIMENSIONS}, rejections=[], warnings=[])
         row["error"] = error_reason(exc, source, log_phi=config.log_phi)
     row["seconds"] = round(sum(float(r["row"]["seconds"]) for r in ordered) + time.perf_counter() - t0, 4)
     write_record(config, source, rec)
