@@ -340,6 +340,16 @@ def test_cli_matches_the_library_and_reports_exit_status(baseline: Path, archive
     assert res.returncode == (1 if s["totals"]["rejected"] else 0)
 
 
+def test_the_readme_replay_command_on_the_bundled_fixtures(tmp_path: Path) -> None:
+    # README "Over archives", first line, with --out in a temporary directory.
+    res = run_cli("replay", "fixtures/", "--include", "*.837", "--include", "*.837.gz", "--site",
+                  "fixtures/site.toml", "--out", str(tmp_path / "replay-out"))
+    assert res.returncode == 1, res.stderr.decode()[-2000:]
+    s = _summary(tmp_path / "replay-out")
+    named = [p for p in FIXTURES.rglob("*") if p.is_file() and p.name.endswith((".837", ".837.gz"))]
+    assert s["totals"]["files"] == len(named) > 10 and s["totals"]["rejected"] > 0
+
+
 def test_cli_usage_errors(tmp_path: Path) -> None:
     res = run_cli("replay", str(tmp_path / "missing"), "--out", str(tmp_path / "o"))
     assert res.returncode == 2 and b"no such file" in res.stderr

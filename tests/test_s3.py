@@ -131,6 +131,7 @@ def test_local_engine_replays_the_bucket_into_the_bucket(s3, expected) -> None: 
     assert json.loads(_objects(s3["client"], "replay-glob/")["summary.json"])["totals"]["files"] == 12
 
 
+@pytest.mark.spark
 def test_spark_engine_replays_the_bucket_into_the_bucket(s3, expected) -> None:  # type: ignore[no-untyped-def]
     pytest.importorskip("pyspark")
     if shutil.which("java") is None:
