@@ -19,7 +19,8 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+import functools
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
@@ -58,7 +59,7 @@ class Piece:
         return self.end - self.start
 
 
-def piece_chunks(piece: Piece, on_bytes=None) -> Iterator[bytes]:  # type: ignore[no-untyped-def]
+def piece_chunks(piece: Piece, on_bytes: Callable[[int], None] | None = None) -> Iterator[bytes]:
     """The bytes the pipeline reads for a piece."""
     if piece.head:
         yield piece.head
@@ -73,6 +74,7 @@ def _blank(d: Delimiters) -> bytes:
     return bytes(b for b in _WHITESPACE if bytes([b]) not in (d.segment, d.element))
 
 
+@functools.lru_cache(maxsize=64)
 def _pattern(d: Delimiters) -> "re.Pattern[bytes]":
     blank = re.escape(_blank(d))
     blanks = b"[" + blank + b"]*+" if blank else b""
