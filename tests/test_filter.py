@@ -161,7 +161,8 @@ def test_shell_pipe_stdin_to_stdout(tmp_path):
     res = subprocess.run(cmd, shell=True, cwd=ROOT, capture_output=True, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
     assert res.returncode in (0, 1), res.stderr
     clean = (tmp_path / "clean.837").read_bytes()
-    ack = (tmp_path / "out.277").read_bytes()
+    # An output with nothing in it is not created (no 0-byte file).
+    ack = (tmp_path / "out.277").read_bytes() if (tmp_path / "out.277").exists() else b""
     assert len(ids_in(clean)) + len(rejected_in_277(ack)) == 2
 
 

@@ -75,7 +75,8 @@ def _known_errors() -> tuple[type[BaseException], ...]:
 
 class Interrupted(BaseException):
     """SIGTERM/SIGINT arrived: unwind so that temporary outputs are discarded. A BaseException,
-    like KeyboardInterrupt, so that no `except Exception` on the way swallows it."""
+    like KeyboardInterrupt, so that no `except Exception` on the way (a per-file handler in
+    replay) swallows it. The one signal handler of every command, and of replay's workers."""
 
     def __init__(self, signum: int) -> None:
         self.signum = signum

@@ -24,6 +24,9 @@ _DATE = click.DateTime(formats=["%Y-%m-%d"])
 @click.option("--rejects", required=True, type=click.Path(allow_dash=True, dir_okay=False),
               help="Where the 277CA (005010X214) goes. Required.")
 @click.option("--ack-all", is_flag=True, help="Acknowledge every claim in the 277CA (accepted ones A2:20/WQ).")
+@click.option("--redact-acks", is_flag=True,
+              help="Put REDACTED for the patient's name and member id in the 277CA (by default the 277CA names "
+                   "the patient, as the X214 requires: it goes back to the submitter).")
 @click.option("--site", "site_path", type=click.Path(exists=True, dir_okay=False),
               help="Site settings (TOML): payer ids by program, facility NPI rosters.")
 @click.option("--policy", "policy_path", type=click.Path(exists=True, dir_okay=False),
@@ -43,7 +46,8 @@ _DATE = click.DateTime(formats=["%Y-%m-%d"])
                    "need every claim read).")
 @click.pass_context
 @handle_errors
-def filter_(ctx: click.Context, input_: str, output: str, rejects: str, ack_all: bool, site_path: str | None,
+def filter_(ctx: click.Context, input_: str, output: str, rejects: str, ack_all: bool, redact_acks: bool,
+            site_path: str | None,
             policy_path: str | None, as_of: dt.datetime | None, strict: bool, validate: bool,
             syntax_ack: str | None, fast: bool) -> None:
     """Pass clean claims on, pull policy rejections out into a 277CA.
@@ -127,9 +131,10 @@ def filter_(ctx: click.Context, input_: str, output: str, rejects: str, ack_all:
 
     # All outputs appear together or not at all (a failing 277CA write leaves no clean 837).
     paths = (rejects, output) + ((syntax_ack,) if validate else ())
-    with AtomicOutputs(*paths) as outs:
+    # An output that stays empty is not created, and a file an earlier run left there is removed.
+    with AtomicOutputs(*paths, on_removed=lambda p: logger.warning("empty_output_removed", output=p)) as outs:
         ack_out, clean_out = outs[0], outs[1]
-        with AckWriter(ack_out.stream, ack_all=ack_all, include_phi=True, now=_now()) as ack:
+        with AckWriter(ack_out.stream, ack_all=ack_all, include_phi=not redact_acks, now=_now()) as ack:
             stats = run_filter(read_chunks(source), out=clean_out.stream, decide=decide, sinks=[ack], where=where,
                                on_event=on_event, fast=fast and not ack_all and not strict,
                                syntax_rejected=rejected_syntax)

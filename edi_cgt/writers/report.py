@@ -25,6 +25,7 @@ from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
+from .. import store
 from ..io import AtomicOutput
 
 __all__ = ["ROW_FIELDS", "REJECTION_FIELDS", "WARNING_FIELDS", "FILE_CSV_FIELDS", "write_summary", "render_html", "TOP_FILES"]
@@ -58,7 +59,8 @@ def write_summary(out_dir: str, records: Iterable[Mapping[str, Any]], *,
     product names, rule titles, fixes and payer programs label the report).
 
     Returns the summary (what summary.json holds)."""
-    os.makedirs(out_dir, exist_ok=True)
+    if not store.is_url(out_dir):
+        os.makedirs(out_dir, exist_ok=True)
     labels = _Labels(config or {})
     totals: dict[str, Any] = {k: 0 for k in _COUNT_TOTALS}
     totals.update(files=0, files_unreadable=0, acks_written=0)
@@ -70,9 +72,9 @@ def write_summary(out_dir: str, records: Iterable[Mapping[str, Any]], *,
     errors: list[dict[str, str]] = []
     best: list[tuple[int, str, dict[str, Any]]] = []  # min-heap of (rejected, -file) for the top files
 
-    files_out = AtomicOutput(os.path.join(out_dir, "files.csv"))
-    rej_out = AtomicOutput(os.path.join(out_dir, "rejections.csv"))
-    warn_out = AtomicOutput(os.path.join(out_dir, "warnings.csv"))
+    files_out = AtomicOutput(store.join(out_dir, "files.csv"))
+    rej_out = AtomicOutput(store.join(out_dir, "rejections.csv"))
+    warn_out = AtomicOutput(store.join(out_dir, "warnings.csv"))
     try:
         files_csv = _csv(files_out, FILE_CSV_FIELDS)
         rej_csv = _csv(rej_out, ("file",) + REJECTION_FIELDS)
@@ -136,9 +138,9 @@ def write_summary(out_dir: str, records: Iterable[Mapping[str, Any]], *,
         rej_out.discard()
         warn_out.discard()
         raise
-    with AtomicOutput(os.path.join(out_dir, "summary.json")) as out:
+    with AtomicOutput(store.join(out_dir, "summary.json")) as out:
         out.write((json.dumps(summary, indent=2, sort_keys=False) + "\n").encode())
-    with AtomicOutput(os.path.join(out_dir, "report.html")) as out:
+    with AtomicOutput(store.join(out_dir, "report.html")) as out:
         out.write(render_html(summary).encode("utf-8"))
     return summary
 
