@@ -14,6 +14,9 @@ import pyx12.params
 import pyx12.x12n_document
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from fuzz.oracle import error_lines  # noqa: E402  (re-exported: the one reader of error messages)
+
 FIXTURES = ROOT / "fixtures"
 SHARED = ROOT.parent / "shared"
 SAMPLES = SHARED / "samples"

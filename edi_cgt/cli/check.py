@@ -8,9 +8,8 @@ import sys
 
 import click
 
-from ._common import EXIT_OK, EXIT_REJECTED, handle_errors, log
-
-_DATE = click.DateTime(formats=["%Y-%m-%d"])
+from .terminal import plural
+from ._common import DATE, EXIT_OK, EXIT_REJECTED, handle_errors, log, log_options, progress_stream, resolve_site
 
 
 @click.command()
@@ -19,10 +18,11 @@ _DATE = click.DateTime(formats=["%Y-%m-%d"])
               help="Site settings (TOML): payer ids by program, facility NPI rosters, options, severities.")
 @click.option("--policy", "policy_path", type=click.Path(exists=True, dir_okay=False),
               help="Policy file (default: the built-in Medi-Cal CGT policy, July 2025).")
-@click.option("--as-of", type=_DATE, help="Evaluate every claim as if on this date (YYYY-MM-DD) instead of its dates of service.")
+@click.option("--as-of", type=DATE, help="Evaluate every claim as if on this date (YYYY-MM-DD) instead of its dates of service.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True,
               help="table: aligned columns; json: one JSON object per row.")
 @click.option("--only-findings", is_flag=True, help="Leave out claims with no findings.")
+@log_options
 @click.pass_context
 @handle_errors
 def check(ctx: click.Context, inputs: tuple[str, ...], site_path: str | None, policy_path: str | None,
@@ -40,30 +40,39 @@ def check(ctx: click.Context, inputs: tuple[str, ...], site_path: str | None, po
       edi-cgt check in.837 --as-of 2025-10-01 --format json | jq .rule_id
 
     \b
-    Exit status: 0 no claim rejected; 1 some claim rejected; 2 bad input, policy
-    or site file (the message names the file, line or segment and the problem).
-    """
-    from ..claims.stream import read_claims
-    from ..io import describe_source, read_chunks
-    from ..policy import evaluate, load_policy, load_site
-    from ..policy.render import CHECK_HEADER, check_rows, table
+    On a terminal stderr shows progress and a closing summary (claims, rejected,
+    warnings); otherwise a JSON `summary` event. Without --site, $EDI_CGT_SITE
+    or ./edi-cgt.toml, one warning says which rules cannot reject.
 
-    policy = load_policy(policy_path)
-    site = load_site(site_path, policy=policy) if site_path else None
+    \b
+    Exit status: 0 no claim rejected; 1 some claim rejected; 2 bad input, policy
+    or site file (the message names the file, line or segment and the problem);
+    141 the reader of stdout went away; 128+N stopped by signal N.
+    """
+    from ..api import _decide_claims, _policy_and_site
+    from ..io import describe_source, read_chunks
+    from ..policy.render import CHECK_HEADER, check_rows, table
+    from .terminal import Progress
+
+    site_path = resolve_site(site_path, policy_path)
+    policy, site = _policy_and_site(policy_path, site_path)
     day = as_of.date() if as_of else None
     rows = []
-    n_claims = n_rejected = 0
+    n_claims = n_rejected = n_warnings = 0
     out = sys.stdout
+    progress = Progress(progress_stream(stdout_used=fmt != "table"))
     for source in inputs or ("-",):
         where = describe_source(source)
 
         def issue(i, where=where):
             log().warning("envelope", file=where, segment=i.segment_number, problem=i.problem)
 
-        for claim in read_claims(read_chunks(source), where=where, on_issue=issue):
-            decision = evaluate(claim, policy, site, as_of=day)
+        chunks = progress.wrap(read_chunks(source), "checking " + where, source)
+        for claim, decision in _decide_claims(chunks, where=where, policy=policy, site=site, as_of=day, on_issue=issue):
             n_claims += 1
+            progress.claims += 1
             n_rejected += decision.rejected
+            n_warnings += len(decision.warnings)
             if only_findings and not decision.findings:
                 continue
             for row in check_rows(claim, decision, policy, day):
@@ -71,10 +80,12 @@ def check(ctx: click.Context, inputs: tuple[str, ...], site_path: str | None, po
                     out.write(json.dumps({"file": where, **dataclasses.asdict(row)}, separators=(",", ":")) + "\n")
                 else:
                     rows.append(row.cells())
+    progress.close()
     if fmt == "table":
         if rows:
             out.write(table(CHECK_HEADER, rows, max_width=100) + "\n")
-        out.write(f"{n_claims} claims, {n_rejected} rejected\n")
+        out.write(f"{plural(n_claims, 'claim')}, {n_rejected:,} rejected, {plural(n_warnings, 'warning')}\n")
     out.flush()
-    log().info("check", claims=n_claims, rejected=n_rejected)
+    log().info("summary", files=len(inputs or ("-",)), claims=n_claims, accepted=n_claims - n_rejected,
+               rejected=n_rejected, warnings=n_warnings)
     ctx.exit(EXIT_REJECTED if n_rejected else EXIT_OK)

@@ -8,11 +8,11 @@ from typing import Any
 
 import click
 
-from ._common import EXIT_OK, EXIT_PASSED_THROUGH, EXIT_REJECTED, fail, handle_errors, log
+from ._common import DATE, EXIT_OK, EXIT_PASSED_THROUGH, EXIT_REJECTED, fail, handle_errors, log, log_options, resolve_site
 
 __all__ = ["replay"]
 
-_DATE = click.DateTime(formats=["%Y-%m-%d"])
+_DATE = DATE
 
 
 class _Stopped(KeyboardInterrupt):
@@ -55,6 +55,7 @@ def _stop_on_signals() -> None:
 @click.option("--as-of", type=_DATE, help="Evaluate every claim as if on this date (YYYY-MM-DD).")
 @click.option("--ack-all", is_flag=True, help="Acknowledge every claim in the 277CAs (accepted ones A2:20/WQ).")
 @click.option("--force", is_flag=True, help="Replay every input again, even those already done in --out.")
+@log_options
 @click.pass_context
 @handle_errors
 def replay(ctx: click.Context, paths: tuple[str, ...], out_dir: str, jobs: int | None, engine: str,
@@ -103,6 +104,7 @@ def replay(ctx: click.Context, paths: tuple[str, ...], out_dir: str, jobs: int |
 
     logger = log()
     obj = ctx.find_root().obj or {}
+    site_path = resolve_site(site_path, policy_path)
     decider = DeciderConfig(policy_path, site_path, as_of.date() if as_of else None)
     config = ReplayConfig(out_dir=out_dir, decider=decider, ack_all=ack_all, ack_phi=bool(obj.get("log_phi")))
     if engine == "local" and (master or partitions):
