@@ -30,8 +30,8 @@ class SiteGaps:
 
     payer_programs: tuple[str, ...]  # [payers] keys the policy's programs read
     rosters: tuple[str, ...]  # [facilities] keys the policy's programs and settings read
-    cannot_reject: tuple[str, ...]  # error rules that need them
-    warn_instead: tuple[str, ...]  # warning rules on the same programs
+    cannot_reject: tuple[str, ...]  # error rules that use a program the site must describe
+    warn_instead: tuple[str, ...]  # warning rules that use one of those same programs
 
     def sentence(self) -> str:
         known = []
@@ -69,32 +69,37 @@ def find_site(option: str | None, *, environ: Any = None, cwd: str | Path | None
 
 
 def site_gaps(policy: Any) -> SiteGaps:
-    """From the policy data (every revision): which site keys its rules read and which rules
-    therefore cannot reject, or only warn, without a site file."""
+    """From the policy data (every revision): which site keys its rules and settings read, which
+    error rules therefore cannot reject without a site file (they `use` a carve-out, which
+    needs payer ids by program, or a REMS, which needs a facility roster), and which warning
+    rules use those same programs (what the policy says instead)."""
     from ..policy.model import CarveOut, Rems
 
     programs: dict[str, None] = {}
     rosters: dict[str, None] = {}
-    cannot: dict[str, None] = {}
-    warn: dict[str, None] = {}
+    needing: dict[str, tuple[str, frozenset[str]]] = {}  # rule id -> (severity, programs it uses)
     views = policy.views() if hasattr(policy, "views") else (policy,)
     for view in views:
         for setting in view.settings.values():
             if setting.roster:
                 rosters.setdefault(setting.roster, None)
         for rule in view.rules.values():
-            needs = False
-            for prog in (view.programs.get(pid) for pid in rule.uses):
+            used = set()
+            for pid in rule.uses:
+                prog = view.programs.get(pid)
                 if isinstance(prog, CarveOut):
                     programs.setdefault(prog.from_program, None)
                     programs.setdefault(prog.to_program, None)
-                    needs = True
+                    used.add(pid)
                 elif isinstance(prog, Rems):
                     rosters.setdefault(prog.roster, None)
-                    needs = True
-            if needs:
-                (cannot if rule.severity == "error" else warn).setdefault(rule.id, None)
-    return SiteGaps(tuple(sorted(programs)), tuple(sorted(rosters)), tuple(cannot), tuple(warn))
+                    used.add(pid)
+            if used:
+                needing[rule.id] = (rule.severity, frozenset(used))
+    cannot = [rid for rid, (severity, _) in needing.items() if severity == "error"]
+    on_their_programs = frozenset().union(*(needing[rid][1] for rid in cannot))
+    warn = [rid for rid, (severity, used) in needing.items() if severity != "error" and used & on_their_programs]
+    return SiteGaps(tuple(sorted(programs)), tuple(sorted(rosters)), tuple(sorted(cannot)), tuple(sorted(warn)))
 
 
 def resolve_site(option: str | None, policy_path: str | None = None) -> str | None:
