@@ -45,7 +45,8 @@ class FilterResult:
 
     @property
     def exit_status(self) -> int:
-        """The status `edi-cgt filter` exits with: 3 passed through, 1 rejected, else 0."""
+        """The status `edi-cgt filter` exits with (it asks this property): 3 when a transaction
+        was passed through unread, else 1 when a claim was rejected, else 0."""
         if self.transactions_passed_through:
             return 3
         return 1 if self.rejected or self.syntax_rejected else 0
@@ -203,7 +204,7 @@ def _decide_claims(chunks: Iterable[bytes], *, where: str, policy: "Policy", sit
         yield claim, evaluate(claim, policy, site, as_of=as_of)
 
 
-def summary_fields(stats: "FilterStats") -> dict[str, Any]:
+def _summary_fields(stats: "FilterStats") -> dict[str, Any]:
     """The `summary` event of one filter run (JSON-ready): the counts, warnings and by_rule."""
     fields = stats.as_dict()
     fields["warnings"] = stats.warnings

@@ -7,9 +7,6 @@ import click
 
 from ._common import (
     DATE,
-    EXIT_OK,
-    EXIT_PASSED_THROUGH,
-    EXIT_REJECTED,
     handle_errors,
     install_signal_handlers,
     log,
@@ -88,7 +85,7 @@ def filter_(ctx: click.Context, input_: str, output: str, rejects: str, ack_all:
     unread (outputs complete); 141 the reader of stdout went away (no file
     left); 128+N stopped by signal N (no file left).
     """
-    from ..api import _filter, summary_fields
+    from ..api import FilterResult, _filter, _summary_fields
     from ..decider import DeciderConfig, make_decider
     from .terminal import Progress
 
@@ -106,7 +103,5 @@ def filter_(ctx: click.Context, input_: str, output: str, rejects: str, ack_all:
     progress = Progress(progress_stream(stdout_used=output == "-"))
     stats = _filter(input_, output, rejects, decider=decide, ack_all=ack_all, strict=strict, validate=validate,
                     syntax_ack=syntax_ack, on_event=on_event, fast=fast, wrap=progress.wrap, sinks=[progress.sink])
-    logger.info("summary", **summary_fields(stats))
-    if stats.transactions_passed_through:
-        ctx.exit(EXIT_PASSED_THROUGH)
-    ctx.exit(EXIT_REJECTED if stats.rejected or stats.syntax_rejected else EXIT_OK)
+    logger.info("summary", **_summary_fields(stats))
+    ctx.exit(FilterResult._of(stats).exit_status)

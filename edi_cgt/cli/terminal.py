@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import time
 from collections.abc import Iterable, Iterator, Mapping
@@ -120,7 +121,17 @@ class LineLogger:
 
 # -- events as lines -------------------------------------------------------------------------------
 _RED, _YELLOW, _BOLD, _RESET = "\x1b[31m", "\x1b[33m", "\x1b[1m", "\x1b[0m"
+_COLOUR_CODE = re.compile(r"\x1b\[[0-9;]*m")
 _QUIET_ON_A_TERMINAL = frozenset({"output_closed"})  # the reader of stdout went away: say nothing
+_SHAPES = {  # event -> the TextRenderer method that shapes it; any other event is _generic
+    "claim_rejected": "_claim_rejected",
+    "claim_warning": "_claim_warning",
+    "summary": "_summary",
+    "validation_summary": "_validation_summary",
+    "fatal": "_fatal",
+    "interrupted": "_interrupted",
+    "site_settings": "_site_settings",
+}
 
 
 class TextRenderer:
@@ -142,9 +153,9 @@ class TextRenderer:
         level = str(event.get("level", method))
         if name in _QUIET_ON_A_TERMINAL:
             raise structlog.DropEvent
-        shaper = getattr(self, "_" + name, None)
+        shaper = _SHAPES.get(name)
         if shaper is not None:
-            return shaper(event)
+            return getattr(self, shaper)(event)
         return self._generic(name, level, event)
 
     # a claim: `rejected  CLM01  $charge  RULE[, RULE]: first reason (+N more)`
@@ -198,6 +209,14 @@ class TextRenderer:
             line += "\n  rejected by rule: " + ", ".join(f"{rule} {n:,}" for rule, n in top)
         return self._c(_BOLD, "summary") + "  " + line
 
+    def _validation_summary(self, event: dict[str, Any]) -> str:
+        if event.get("valid"):
+            return f"{self._c(_BOLD, 'summary')}  {event.get('file')}: valid 5010 " \
+                   f"({plural(int(event.get('transactions', 0)), 'transaction')})"
+        return (f"{self._c(_BOLD, 'summary')}  {event.get('file')}: "
+                + self._c(_RED, f"{int(event.get('rejected', 0)):,} of {plural(int(event.get('transactions', 0)), 'transaction')} rejected")
+                + f", {plural(int(event.get('errors', 0)), 'error')} (the 999 says which)")
+
     def _fatal(self, event: dict[str, Any]) -> str:
         return f"edi-cgt: {self._c(_RED + _BOLD, 'error')}: {event.get('message', '')}"
 
@@ -236,9 +255,7 @@ def _value(v: Any) -> str:
 
 
 def _strip(s: str) -> str:
-    import re
-
-    return re.sub(r"\x1b\[[0-9;]*m", "", s)
+    return _COLOUR_CODE.sub("", s)
 
 
 # -- progress -----------------------------------------------------------------------------------------
