@@ -1,8 +1,9 @@
 # The Python API for integrators: filter a file, check a file, load a policy.
 #
 # Strategy: a clearinghouse job imports these instead of shelling out. They are the same path
-# as the CLI, not a second one: `edi-cgt filter` calls `_filter` and `edi-cgt check` calls
-# `_decide_claims`, the only places that hand an input to the pipeline and the policy engine.
+# as the CLI, not a second one: `edi-cgt filter` calls `_filter`, and `check` and `explain` read
+# claims through `_input_claims`: the only places that hand an input to the pipeline or the
+# claim reader.
 # Results are frozen values; errors are the project's exceptions (X12Error, InputError,
 # OverwriteError, PolicyError, SiteError), each naming the file and what was wrong. Nothing
 # here reads environment variables or the current directory: site settings are what you pass.
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
     from .claims.model import Claim
     from .decider import Decider
     from .pipeline import FilterStats
-    from .policy import Decision, Finding, Policy, SiteSettings
+    from .policy import Finding, Policy, SiteSettings
 
 __all__ = ["FilterResult", "ClaimResult", "CheckResult", "filter_file", "check_file", "load_policy"]
 
@@ -160,16 +161,15 @@ def check_file(
     Holds one small ClaimResult per claim (ids, charge, findings), not the claims themselves.
     Raises X12Error naming the file and segment when a transaction cannot be read as claims.
     """
-    from .io import describe_source, read_chunks
+    from .io import describe_source
+    from .policy import evaluate
 
     loaded, settings = _policy_and_site(policy, site)
-    where = describe_source(input)
-    results = tuple(
-        ClaimResult(claim.claim_id, claim.total_charge, decision.rejected, decision.findings)
-        for claim, decision in _decide_claims(read_chunks(input), where=where, policy=loaded, site=settings,
-                                              as_of=as_of)
-    )
-    return CheckResult(where, results)
+    results = []
+    for claim in _input_claims(input):
+        decision = evaluate(claim, loaded, settings, as_of=as_of)
+        results.append(ClaimResult(claim.claim_id, claim.total_charge, decision.rejected, decision.findings))
+    return CheckResult(describe_source(input), tuple(results))
 
 
 # -- the one path, shared with the CLI ---------------------------------------------------------------
@@ -193,15 +193,19 @@ def _str(path: Any) -> str | None:
     return None if path is None else os.fspath(path)
 
 
-def _decide_claims(chunks: Iterable[bytes], *, where: str, policy: "Policy", site: "SiteSettings | None",
-                   as_of: dt.date | None, on_issue: Callable[[Any], None] | None = None
-                   ) -> "Iterator[tuple[Claim, Decision]]":
-    """Every claim of one input with its decision, in order (`check`, `check_file`)."""
+def _input_claims(source: "str | os.PathLike[str]", *, on_issue: Callable[[Any], None] | None = None,
+                  wrap: Callable[[Iterable[bytes], str, str], Iterable[bytes]] | None = None,
+                  label: str = "reading") -> "Iterator[Claim]":
+    """Every claim of one input ('-' = stdin), in order: the one place `check`, `explain` and
+    `check_file` read an input. `wrap(chunks, label, path)` sees the bytes (progress)."""
     from .claims.stream import read_claims
-    from .policy import evaluate
+    from .io import describe_source, read_chunks
 
-    for claim in read_claims(chunks, where=where, on_issue=on_issue):
-        yield claim, evaluate(claim, policy, site, as_of=as_of)
+    where = describe_source(source)
+    chunks: Iterable[bytes] = read_chunks(source)
+    if wrap is not None:
+        chunks = wrap(chunks, f"{label} {where}", os.fspath(source))
+    yield from read_claims(chunks, where=where, on_issue=on_issue)
 
 
 def _summary_fields(stats: "FilterStats") -> dict[str, Any]:

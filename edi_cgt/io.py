@@ -1,7 +1,9 @@
 # Inputs and outputs: the only module that touches files, pipes and gzip.
 #
 # Strategy: inputs become iterables of bounded byte chunks (gzip recognised by its magic bytes,
-# not by the file name, so a .gz on stdin works too); outputs are written to a temporary file
+# not by the file name, so a .gz on stdin works too); small configuration files (policy XML,
+# site TOML, the schema) are read whole, up to a size limit, and handed to their parsers as
+# bytes, from a path or from package data; outputs are written to a temporary file
 # beside the target and renamed into place only when complete, so a reader never sees half a
 # file and a failed run leaves nothing behind. '-' means stdin/stdout, which are streamed.
 from __future__ import annotations
@@ -16,10 +18,13 @@ import tempfile
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
-__all__ = ["InputError", "OverwriteError", "read_chunks", "describe_source", "AtomicOutput", "AtomicOutputs", "CHUNK_SIZE",
-           "refuse_overwrite"]
+if TYPE_CHECKING:
+    from importlib.resources.abc import Traversable
+
+__all__ = ["InputError", "FileReadError", "OverwriteError", "read_chunks", "read_small_file", "describe_source",
+           "AtomicOutput", "AtomicOutputs", "CHUNK_SIZE", "refuse_overwrite"]
 
 CHUNK_SIZE = 1 << 20
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -27,6 +32,39 @@ _GZIP_MAGIC = b"\x1f\x8b"
 
 class InputError(Exception):
     """An input could not be opened or decompressed (message names the input)."""
+
+
+class FileReadError(InputError):
+    """A small file could not be read whole: `source` names it, `reason` says why."""
+
+    def __init__(self, source: str, reason: str) -> None:
+        super().__init__(f"{source}: {reason}")
+        self.source = source
+        self.reason = reason
+
+
+def read_small_file(source: "str | os.PathLike | Traversable", limit: int, what: str = "file") -> bytes:
+    """The whole content of a small file: a path, or package data (an importlib.resources
+    Traversable, which also works when the package is imported from a zip). Raises
+    FileReadError naming the file when it cannot be read or holds more than `limit` bytes;
+    never reads more than `limit` + 1 bytes."""
+    name = str(source)
+    try:
+        with (open(source, "rb") if isinstance(source, (str, os.PathLike)) else source.open("rb")) as fh:
+            data = fh.read(limit + 1)
+            size = _size_of(fh) if len(data) > limit else len(data)
+    except OSError as exc:
+        raise FileReadError(name, f"cannot read {what}: {exc.strerror or exc}") from None
+    if len(data) > limit:
+        raise FileReadError(name, f"{what} is {size or f'over {limit}'} bytes; {what}s are limited to {limit}")
+    return data
+
+
+def _size_of(fh: BinaryIO) -> int | None:
+    try:
+        return os.fstat(fh.fileno()).st_size
+    except (OSError, AttributeError, ValueError):  # a zip member has no file descriptor
+        return None
 
 
 def describe_source(source: str | os.PathLike) -> str:

@@ -49,6 +49,8 @@ class ClaimSink(Protocol):
     # accounts for accepted claims in a row that the fast path did not read one by one
     # (billing_provider None: a whole transaction in which nothing is rejected). A sink without
     # it keeps the fast path from cutting rejected claims out of a transaction unread.
+    # Optional: add_findings(claim, decision) receives the read claims with findings (warnings
+    # only) of a transaction copied whole, which add_unread has already counted.
 
 
 @dataclass
@@ -251,6 +253,7 @@ class _Run:
                             self.emit("claim_warning", file=self.where, **_claim_event(hits[k], d.warnings, st))
                     self.stats.fast_transactions += 1
                     self.tell_sinks_unread(st, data, scan)
+                    self.tell_sinks_findings(hits, decisions)
                     self.note(self.env.skip_transaction(se, skipped + 1))
                     self.writer.copy_transaction([data])
                     self.claims_before += scan.claims
@@ -298,6 +301,16 @@ class _Run:
             add_unread = getattr(sink, "add_unread", None)
             if add_unread is not None:
                 add_unread(walker.info, self.env.transaction_index, None, scan.claims, scan.charges)
+
+    def tell_sinks_findings(self, hits: dict[int, Claim], decisions: dict[int, Decision]) -> None:
+        """Show sinks that have `add_findings` the claims with findings (warnings) of a
+        transaction copied whole: they were read and accepted, and add_unread counted them."""
+        for k, decision in decisions.items():
+            if decision.findings:
+                for sink in self.sinks:
+                    add_findings = getattr(sink, "add_findings", None)
+                    if add_findings is not None:
+                        add_findings(hits[k], decision)
 
     def walk_held(self, st: Segment, se: Segment, skipped: int, data: bytes, scan: Any, lay: Any) -> bool:
         """Read every claim of a held transaction that the screen calls quiet: the walker

@@ -74,7 +74,7 @@ __all__ = [
     "write_record",
 ]
 
-RECORD_VERSION = 1
+RECORD_VERSION = 2  # 2: rejection reason/passage/fix, warnings, by_provider
 
 Decide = Callable[[Claim], Decision]
 _NO_VALUE = "(none)"
@@ -90,8 +90,9 @@ class ReplayConfig:
     decider: DeciderConfig = DeciderConfig()
     ack_all: bool = False
     ack_phi: bool = False  # patient names/ids in the 277CAs (the global --log-phi opt-in)
-    # Codes that make a claim a cell/gene therapy claim (per-therapy counters). None: the
-    # policy's trigger codes when the policy package is available, else the codes findings name.
+    # Codes named in rejections.csv's hcpcs column. None: the policy's trigger codes when the
+    # policy package is available, else the codes findings name. (The per-therapy counters
+    # count a claim under the policy's therapy drug codes.)
     therapy_codes: frozenset[str] | None = None
 
     def __post_init__(self) -> None:
@@ -209,7 +210,7 @@ def _file_digest(path: str) -> str:
 
 # -- per-process caches (workers and Spark executors build the policy once) ----------------
 _DECIDERS: dict[DeciderConfig, Decide] = {}
-_THERAPY_CODES: dict[str | None, frozenset[str] | None] = {}
+_POLICY_CODES: dict[str | None, tuple[frozenset[str], frozenset[str]] | None] = {}
 
 
 def _decider(config: DeciderConfig) -> Decide:
@@ -222,46 +223,66 @@ def _decider(config: DeciderConfig) -> Decide:
 def _therapy_codes(config: ReplayConfig) -> frozenset[str] | None:
     if config.therapy_codes is not None:
         return config.therapy_codes
+    codes = _policy_codes(config)
+    return codes[0] if codes else None
+
+
+def _policy_codes(config: ReplayConfig) -> tuple[frozenset[str], frozenset[str]] | None:
+    """(trigger codes, therapy drug codes) of the run's policy in every revision; None when no
+    policy loads (then the codes findings name stand in)."""
     key = config.decider.policy_path
-    if key not in _THERAPY_CODES:
+    if key not in _POLICY_CODES:
         try:
             from .policy import load_policy, trigger_codes
 
-            _THERAPY_CODES[key] = frozenset(trigger_codes(load_policy(key)))
+            policy = load_policy(key)
+            drugs: frozenset[str] = frozenset().union(*(v.therapies for v in policy.views()))
+            _POLICY_CODES[key] = (frozenset(trigger_codes(policy)), drugs)
         except Exception:  # noqa: BLE001 - no usable policy: fall back to the codes findings name
-            _THERAPY_CODES[key] = None
-    return _THERAPY_CODES[key]
+            _POLICY_CODES[key] = None
+    return _POLICY_CODES[key]
 
 
 # -- the claim collector -------------------------------------------------------------------
 @dataclass(slots=True)
 class Collector:
-    """A ClaimSink that keeps a row per rejected claim and counts rejected claims and their
-    charges per rule, therapy, payer and month of service. Rows of a transaction that is then
-    passed through are dropped.
+    """A ClaimSink that keeps a row per rejected claim and per warning, and counts rejected
+    claims and their charges per rule, therapy (drug code), payer, month of service and billing
+    provider, and warned claims per rule and billing provider. Rows of a transaction that is
+    then passed through are dropped.
 
-    Only rejections are counted: the pipeline's fast path copies a transaction in which nothing
-    is rejected without showing its claims to the sinks, so accepted claims are counted in the
-    totals (FilterStats) only. Every rejected claim reaches the sinks.
+    Accepted claims are not counted here: the pipeline's fast path copies a transaction in which
+    nothing is rejected without showing its claims to the sinks (accepted claims are counted in
+    the totals, FilterStats, only). Every rejected claim reaches `add`, and every claim with a
+    finding reaches `add` or `add_findings`.
     """
 
-    therapy_codes: frozenset[str] | None = None
+    therapy_codes: frozenset[str] | None = None  # codes named in the `hcpcs` column
+    drug_codes: frozenset[str] | None = None  # therapy (drug) codes: a claim counts once under each
     by_rule: dict[str, list] = field(default_factory=dict)
     by_therapy: dict[str, list] = field(default_factory=dict)
     by_payer: dict[str, list] = field(default_factory=dict)
     by_month: dict[str, list] = field(default_factory=dict)
+    by_provider: dict[str, list] = field(default_factory=dict)  # billing NPI: [rejected, charges, warned]
+    providers: dict[str, str] = field(default_factory=dict)  # billing NPI: name (provider data, not PHI)
+    warnings_by_rule: dict[str, list] = field(default_factory=dict)  # rule: [claims, findings]
     rejections: list[dict[str, Any]] = field(default_factory=list)
-    pending: list[tuple[tuple[str, ...], str, str, Decimal, dict[str, Any]]] = field(default_factory=list)
+    warnings: list[dict[str, Any]] = field(default_factory=list)
+    pending: list[tuple[Claim, Decision]] = field(default_factory=list)
     transaction: int | None = None
 
     def add(self, claim: Claim, decision: Decision) -> None:
         self._enter(claim.location.transaction_index if claim.location else None)
-        if decision.rejected:
-            self.pending.append(self._entry(claim, decision))
+        if decision.findings:
+            self.pending.append((claim, decision))
+
+    # A claim with findings (warnings) that the fast path read and accepted in a transaction it
+    # copies whole; its count is in add_unread's.
+    add_findings = add
 
     def add_unread(self, transaction: Any, transaction_index: int, billing_provider: Any, claims: int,
                    charges: Decimal) -> None:
-        """Accepted claims the fast path did not read: only rejections are kept here."""
+        """Accepted claims the fast path did not read (so without findings): nothing to keep."""
         self._enter(transaction_index)
 
     def _enter(self, transaction_index: int | None) -> None:
@@ -277,41 +298,77 @@ class Collector:
     def finish(self) -> None:
         self._commit()
 
-    def counters(self) -> dict[str, dict[str, dict[str, Any]]]:
-        """{dimension: {key: {"rejected": claims, "charges_rejected": amount}}}"""
-        return {
+    def counters(self) -> dict[str, Any]:
+        """{dimension: {key: {"rejected": claims, "charges_rejected": amount}}} (by_provider also
+        "warned": claims with a warning), `warnings_by_rule` {rule: {"claims", "findings"}} and
+        `providers` {NPI: name}."""
+        out: dict[str, Any] = {
             name: {key: {"rejected": b[0], "charges_rejected": str(b[1])} for key, b in sorted(getattr(self, name).items())}
             for name in ("by_rule", "by_therapy", "by_payer", "by_month")
         }
+        out["by_provider"] = {key: {"rejected": b[0], "charges_rejected": str(b[1]), "warned": b[2]}
+                              for key, b in sorted(self.by_provider.items())}
+        out["providers"] = dict(sorted(self.providers.items()))
+        out["warnings_by_rule"] = {key: {"claims": b[0], "findings": b[1]} for key, b in sorted(self.warnings_by_rule.items())}
+        return out
 
-    def _entry(self, claim: Claim, decision: Decision) -> tuple[tuple[str, ...], str, str, Decimal, dict[str, Any]]:
+    def _commit(self) -> None:
+        for claim, decision in self.pending:
+            self._count(claim, decision)
+        self.pending.clear()
+
+    def _count(self, claim: Claim, decision: Decision) -> None:
         dates = claim.service_dates
-        therapies = _therapies(claim, decision, self.therapy_codes)
-        rules = tuple(dict.fromkeys(f.rule_id for f in decision.errors))
-        row = {
+        charge = claim.total_charge
+        codes = _therapies(claim, decision, self.therapy_codes)
+        base = {
             "claim_id": claim.claim_id,
             "service_date": dates.start.isoformat() if dates else "",
-            "hcpcs": " ".join(therapies or _line_codes(claim)),
-            "rules": " ".join(rules),
-            "charge": str(claim.total_charge),
+            "hcpcs": " ".join(codes or _line_codes(claim)),
+        }
+        where = {
             "transaction": claim.transaction.transaction_control if claim.transaction else "",
             "segment": claim.location.segment_number if claim.location else None,
         }
-        month = f"{dates.start:%Y-%m}" if dates else _NO_VALUE
-        payer = claim.payer.payer_id if claim.payer and claim.payer.payer_id else _NO_VALUE
-        return therapies, month, payer, claim.total_charge, {**row, "_rules": rules}
-
-    def _commit(self) -> None:
-        for therapies, month, payer, charge, row in self.pending:
-            rules = row.pop("_rules")
-            _bump(self.by_payer, payer, charge)
-            _bump(self.by_month, month, charge)
-            for code in therapies or (_NO_VALUE,):
-                _bump(self.by_therapy, code, charge)
+        bp = claim.billing_provider
+        npi = (bp.npi if bp is not None else None) or _NO_VALUE
+        if bp is not None and bp.name:
+            self.providers.setdefault(npi, bp.name)
+        provider = self.by_provider.setdefault(npi, [0, Decimal(0), 0])
+        if decision.rejected:
+            errors = decision.errors
+            rules = tuple(dict.fromkeys(f.rule_id for f in errors))
+            _bump(self.by_payer, claim.payer.payer_id if claim.payer and claim.payer.payer_id else _NO_VALUE, charge)
+            _bump(self.by_month, f"{dates.start:%Y-%m}" if dates else _NO_VALUE, charge)
+            for key in _drug_keys(claim, decision, codes, self.drug_codes):
+                _bump(self.by_therapy, key, charge)
             for rule in rules:
                 _bump(self.by_rule, rule, charge)
-            self.rejections.append(row)
-        self.pending.clear()
+            provider[0] += 1
+            provider[1] += charge
+            self.rejections.append({**base, "rules": " ".join(rules), "charge": str(charge), **where,
+                                    **_reasons(errors)})
+        warned = decision.warnings
+        if warned:
+            provider[2] += 1
+            for rule in dict.fromkeys(f.rule_id for f in warned):
+                self.warnings_by_rule.setdefault(rule, [0, 0])[0] += 1
+            for f in warned:
+                self.warnings_by_rule[f.rule_id][1] += 1
+                self.warnings.append({**base, "rule": f.rule_id, "line": f.line_number, "code": f.code or "",
+                                      "reason": f.message, "passage": f.passage, "fix": f.fix,
+                                      "decision": "reject" if decision.rejected else "accept", **where})
+
+
+def _reasons(findings: Iterable[Any]) -> dict[str, str]:
+    """reason, passage and fix columns of a rejected claim: one part per error finding (passage
+    and fix once each), parts separated by ' | '."""
+    findings = tuple(findings)
+    return {
+        "reason": " | ".join(f"{f.rule_id}: {f.message}" for f in findings),
+        "passage": " | ".join(dict.fromkeys(f.passage for f in findings if f.passage)),
+        "fix": " | ".join(dict.fromkeys(f"{f.rule_id}: {f.fix}" for f in findings if f.fix)),
+    }
 
 
 def _bump(table: dict[str, list], key: str, charge: Decimal) -> None:
@@ -320,6 +377,18 @@ def _bump(table: dict[str, list], key: str, charge: Decimal) -> None:
         b = table[key] = [0, Decimal(0)]
     b[0] += 1
     b[1] += charge
+
+
+NO_DRUG = "(no drug code)"  # by_therapy key prefix: a claim without a therapy (drug) code
+
+
+def _drug_keys(claim: Claim, decision: Decision, codes: tuple[str, ...], drugs: frozenset[str] | None) -> tuple[str, ...]:
+    """The by_therapy keys a rejected claim counts under, once each: its therapy (drug) codes;
+    without one (38228 alone, say), NO_DRUG followed by the policy codes it does carry."""
+    if drugs is None:
+        return codes or (_NO_VALUE,)
+    found = tuple(dict.fromkeys(ln.code for ln in claim.lines if ln.code in drugs))
+    return found or (f"{NO_DRUG} {' '.join(codes)}".rstrip(),)
 
 
 def _therapies(claim: Claim, decision: Decision, codes: frozenset[str] | None) -> tuple[str, ...]:
@@ -358,8 +427,10 @@ def replay_file(path: str, config: ReplayConfig, *, decide: Decide | None = None
     """Replay one input file; return its record (and write it to done_path when `record`).
 
     The record holds the result row (ROW_FIELDS), the counters (`by_rule`, `by_therapy`,
-    `by_payer`, `by_month`), `rejections` (REJECTION_FIELDS dicts) and bookkeeping (`version`,
-    `fingerprint`, `source` size/mtime). Any exception reading the file becomes `error`.
+    `by_payer`, `by_month`, `by_provider`, `warnings_by_rule`; see Collector.counters),
+    `providers`, `rejections` (REJECTION_FIELDS dicts), `warnings` (WARNING_FIELDS dicts) and
+    bookkeeping (`version`, `fingerprint`, `source` size/mtime). Any exception reading the file
+    becomes `error`.
     """
     t0 = time.perf_counter()
     source = os.path.abspath(path)
@@ -368,12 +439,13 @@ def replay_file(path: str, config: ReplayConfig, *, decide: Decide | None = None
     row.update(file=source, charges_in="0", charges_rejected="0", error="", ack="")
     rec: dict[str, Any] = {"version": RECORD_VERSION, "fingerprint": fingerprint(config, decide),
                            "source": _source_stamp(source), "row": row,
-                           "by_rule": {}, "by_therapy": {}, "by_payer": {}, "by_month": {}, "rejections": []}
+                           "by_rule": {}, "by_therapy": {}, "by_payer": {}, "by_month": {}, "rejections": [],
+                           "by_provider": {}, "providers": {}, "warnings_by_rule": {}, "warnings": []}
     row["stored_bytes"] = rec["source"]["size"] if rec["source"] else 0
     try:
         decide_fn = decide or _decider(config.decider)
         codes = config.therapy_codes or getattr(decide_fn, "trigger_codes", None) or _therapy_codes(config)
-        collector = Collector(therapy_codes=codes)
+        collector = Collector(therapy_codes=codes, drug_codes=(_policy_codes(config) or (None, None))[1])
         out = _LazyAtomicFile(target)
         try:
             ack = AckWriter(out, ack_all=config.ack_all, include_phi=config.ack_phi)  # type: ignore[arg-type]
@@ -396,6 +468,7 @@ def replay_file(path: str, config: ReplayConfig, *, decide: Decide | None = None
         )
         rec.update(collector.counters())
         rec["rejections"] = collector.rejections
+        rec["warnings"] = collector.warnings
     except Exception as exc:  # noqa: BLE001 - one bad file must not stop a replay
         _unlink(target)
         row["error"] = error_reason(exc, source)

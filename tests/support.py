@@ -249,3 +249,10 @@ def json_events(stderr: bytes | str) -> list[dict]:
 
     text = stderr.decode("utf-8", "replace") if isinstance(stderr, bytes) else stderr
     return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+
+
+def p_claims(claims: str) -> bytes:
+    """An interchange of one 837P transaction: P_BODY's submitter, receiver, billing provider
+    and subscriber (Medi-Cal FFS 610442), then `claims` (CLM onward, segments one per line)."""
+    head = P_BODY[: P_BODY.index("CLM*")]
+    return interchange(f"{head}{claims.strip()}\nSE**0001\n")

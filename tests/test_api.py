@@ -56,13 +56,13 @@ def test_results_are_frozen_values(tmp_path: Path) -> None:
 
 
 def test_check_file_agrees_with_check(tmp_path: Path) -> None:
-    res = run_cli("check", str(MIXED_I), "--site", str(SITE), "--format", "json")
+    res = run_cli("check", str(MIXED_I), "--site", str(SITE), "--format", "jsonl")
     rows = [json.loads(line) for line in res.stdout.decode().splitlines()]
-    verdicts = {r["claim_id"]: r["verdict"] for r in rows}
+    decisions = {r["claim_id"]: r["decision"] for r in rows}
     checked = edi_cgt.check_file(MIXED_I, site=SITE, policy=edi_cgt.load_policy())
-    assert {c.claim_id: "rejected" if c.rejected else "accepted" for c in checked.claims} == verdicts
-    assert [(c.claim_id, f.rule_id) for c in checked.claims for f in c.findings] == \
-        [(r["claim_id"], r["rule_id"]) for r in rows if r["rule_id"] != "-"]
+    assert {c.claim_id: "reject" if c.rejected else "accept" for c in checked.claims} == decisions
+    assert [(c.claim_id, f.rule_id, f.fix) for c in checked.claims for f in c.findings] == \
+        [(r["claim_id"], r["rule_id"], r["fix"]) for r in rows if r["rule_id"] is not None]
     assert checked.exit_status == res.returncode == 1
     assert (checked.rejected, checked.warnings) == (9, 4)
 

@@ -71,7 +71,7 @@ def _commands() -> list[str]:
     return sorted(line.split()[0] for line in block.splitlines() if line.strip())
 
 
-COVERED = {"bench", "check", "claims", "filter", "policy", "replay", "validate"}
+COVERED = {"bench", "check", "claims", "explain", "filter", "policy", "replay", "validate"}
 
 
 def test_every_command_is_covered() -> None:
@@ -99,12 +99,23 @@ def test_claims_phi_flag_is_the_opt_in(work: Path) -> None:
     assert leaks(r.stderr) == []
 
 
-@pytest.mark.parametrize("fmt", ["table", "json"])
+@pytest.mark.parametrize("fmt", ["table", "jsonl"])
 @pytest.mark.parametrize("name", sorted(INPUTS))
 def test_check(work: Path, name: str, fmt: str) -> None:
     r = cli("check", name, "--format", fmt, cwd=work)
     assert r.returncode in (0, 1, 2), r.stderr
     assert leaks(r.stdout) == [] and leaks(r.stderr) == [], (leaks(r.stdout), leaks(r.stderr))
+
+
+@pytest.mark.parametrize("fmt", ["text", "json"])
+@pytest.mark.parametrize("name", sorted(INPUTS))
+def test_explain(work: Path, name: str, fmt: str) -> None:
+    claim_ids = re.findall(rb"CLM\*([^*~]+)", FIXTURE)
+    assert len(claim_ids) >= 4
+    for cid in [c.decode() for c in claim_ids] + ["NOT-THERE"]:
+        r = cli("explain", name, cid, "--format", fmt, cwd=work)
+        assert r.returncode in (0, 1, 2), r.stderr
+        assert leaks(r.stdout) == [] and leaks(r.stderr) == [], (cid, leaks(r.stdout), leaks(r.stderr))
 
 
 @pytest.mark.parametrize("name", sorted(INPUTS))

@@ -68,9 +68,16 @@ def _commands() -> list[tuple[int, str]]:
     return out
 
 
+# Tools a README line may pipe into that a machine may lack: the line is skipped there, saying so.
+OPTIONAL_TOOLS = ("jq",)
+
+
 def _skip_reason(command: str) -> str | None:
     if _ILLUSTRATIVE.search(command):
         return "illustrative (made-up names), marked in the README"
+    for tool in OPTIONAL_TOOLS:
+        if re.search(rf"\|\s*{tool}\b", command) and shutil.which(tool) is None:
+            return f"{tool} is not installed here"
     hits = [reason for key, reason in SKIPPED.items() if key in command]
     return hits[0] if hits else None
 

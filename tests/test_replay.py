@@ -38,7 +38,7 @@ from edi_cgt.x12.errors import X12SyntaxError
 from support import ROOT, run_cli
 
 N_FILES = 200
-SUMMARY_FILES = ("summary.json", "files.csv", "rejections.csv", "report.html")
+SUMMARY_FILES = ("summary.json", "files.csv", "rejections.csv", "warnings.csv", "report.html")
 ODD_NAME = 'bad <b>&"name".837'
 
 
@@ -301,7 +301,8 @@ def test_cli_usage_errors(tmp_path: Path) -> None:
 # -- PHI and the report ------------------------------------------------------------------------
 def _phi(paths: list[str]) -> tuple[set[str], set[str]]:
     """(names and member ids, birth dates) of every readable input; birth dates that are also
-    a date of service somewhere are left out (a date alone does not identify anyone)."""
+    a date of service somewhere, or a date the policy data names (the reports quote its
+    passages, fixes and code dates), are left out (a date alone does not identify anyone)."""
     words: set[str] = set()
     births: set[str] = set()
     service: set[str] = set()
@@ -322,6 +323,8 @@ def _phi(paths: list[str]) -> tuple[set[str], set[str]]:
                     service.update(d.strftime("%Y%m%d") for d in (ln.service_dates.start, ln.service_dates.end))
             if c.statement_dates:
                 service.update(d.strftime("%Y%m%d") for d in (c.statement_dates.start, c.statement_dates.end))
+    policy_text = (ROOT / "edi_cgt" / "policy" / "data" / "medi-cal-cgt-2025-07.xml").read_text()
+    service.update(d.replace("-", "") for d in re.findall(r"\b\d{4}-\d\d-\d\d\b", policy_text))
     return words, births - service
 
 

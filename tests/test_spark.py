@@ -19,7 +19,7 @@ from edi_cgt.replay import ReplayConfig, discover_inputs, replay_local  # noqa: 
 from edi_cgt.spark import build_session, replay_spark  # noqa: E402
 
 N_FILES = 30
-COMPARED = ("summary.json", "files.csv", "rejections.csv", "report.html")
+COMPARED = ("summary.json", "files.csv", "rejections.csv", "warnings.csv", "report.html")
 
 
 @pytest.fixture(scope="module")

@@ -180,6 +180,6 @@ def test_check_summary_counts_warnings_on_a_terminal(tmp_path: Path) -> None:
     assert status == 1
     (summary,) = [ln for ln in screen(raw) if ln.startswith("summary")]
     assert summary == "summary  1 file: 28 claims: 19 accepted, 9 rejected, 4 warnings"
-    assert out.decode().rstrip().endswith("28 claims, 9 rejected, 4 warnings")
+    assert "\n28 claims, 9 rejected, 4 warnings\n" in out.decode()
     status, out, raw = run_cli_tty("check", str(FIXTURES / "single_claim.837"), "--site", str(SITE))
-    assert out.decode().rstrip().splitlines()[-1].startswith("1 claim, ")
+    assert re.search(r"^1 claim, \d+ rejected, \d+ warnings?$", out.decode(), re.M), out

@@ -412,7 +412,7 @@ class TransactionWalker:
         elif claim.loop == "2400" and claim.line is not None:
             if qual == "6R":
                 claim.line.control_number = value
-            elif qual == "G1":
+            elif qual == "G1" and self._kind == "P":  # 005010X223 has no prior-auth REF in 2400
                 claim.line.prior_authorizations.append(value)
 
     # -- claim ----------------------------------------------------------------------------

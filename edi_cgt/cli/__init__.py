@@ -17,7 +17,8 @@ EXIT_CODES_HELP = """
 Exit status:
   0      success: nothing rejected, every input read (validate: valid)
   1      filter, check, replay: some claims rejected, every output complete;
-         validate: the input fails 5010 syntax (the 999 says why)
+         explain: the claim asked about is rejected; validate: the input
+         fails 5010 syntax (the 999 says why)
   2      all commands: bad input, usage, policy or site file, an output that
          is an input, or an output that could not be written; one message
          names the file, segment number and problem; no output file is left
@@ -78,6 +79,7 @@ def _register() -> None:
 
     for module, names in (
         ("check", ("check",)),
+        ("explain", ("explain",)),
         ("policy", ("policy",)),
         ("filter", ("filter_",)),
         ("replay", ("replay",)),
