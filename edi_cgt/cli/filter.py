@@ -102,6 +102,7 @@ def filter_(ctx: click.Context, input_: str, output: str, rejects: str, ack_all:
 
     progress = Progress(progress_stream(stdout_used=output == "-"))
     stats = _filter(input_, output, rejects, decider=decide, ack_all=ack_all, strict=strict, validate=validate,
-                    syntax_ack=syntax_ack, on_event=on_event, fast=fast, wrap=progress.wrap, sinks=[progress.sink])
+                    syntax_ack=syntax_ack, on_event=on_event, fast=fast, wrap=progress.wrap,
+                    sinks=[progress.sink] if progress.active else [])
     logger.info("summary", **_summary_fields(stats))
     ctx.exit(FilterResult._of(stats).exit_status)
