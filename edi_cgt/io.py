@@ -33,8 +33,8 @@ if TYPE_CHECKING:
 
 from . import store
 
-__all__ = ["InputError", "FileReadError", "read_chunks", "read_small_file", "read_range", "describe_source",
-           "AtomicOutput", "AtomicOutputs", "CHUNK_SIZE", "is_gzip"]
+__all__ = ["InputError", "FileReadError", "OverwriteError", "read_chunks", "read_small_file", "read_range",
+           "describe_source", "AtomicOutput", "AtomicOutputs", "CHUNK_SIZE", "is_gzip", "refuse_overwrite"]
 
 CHUNK_SIZE = 1 << 20
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -509,3 +509,54 @@ def _umask() -> int:
         _UMASK = os.umask(0)
         os.umask(_UMASK)
     return _UMASK
+
+
+# -- never overwrite an input ------------------------------------------------------------------
+class OverwriteError(ValueError):
+    """An output names a file that is also an input (or another output): nothing was written."""
+
+
+def refuse_overwrite(inputs: "list[tuple[str, str | os.PathLike]]",
+                     outputs: "list[tuple[str, str | os.PathLike]]") -> None:
+    """Raise OverwriteError when an output is the same file as an input or as another output.
+
+    `inputs` and `outputs` are (what the user called it, path) pairs, e.g. ("input", "x.837"),
+    ("--rejects", "x.837"); '-' is stdin for an input and stdout for an output (checked too, when
+    it is a regular file: `filter x.837 >> x.837`). The same file means the same device and inode,
+    so `./x.837`, a symbolic link to it and a hard link are all caught; an output that does not
+    exist yet can only clash with another output of the same resolved path. Devices, FIFOs and
+    sockets (`-o /dev/null`) are never "the same file". Call it before anything is written:
+
+        refuse_overwrite([("input", src)], [("-o", out), ("--rejects", rejects)])
+    """
+    seen: list[tuple[str, tuple[int, int] | None, str | None]] = []
+    for role, pairs, fd in (("input", inputs, 0), ("output", outputs, 1)):
+        for what, path in pairs:
+            name = f"{what} ({'standard input' if fd == 0 else 'standard output'})" if str(path) == "-" \
+                else f"{what} {path}"
+            key = _file_key(path, fd)
+            real = None
+            if fd == 1 and key is None:  # stdout (not a file) once; a file not made yet by its path
+                real = "<stdout>" if str(path) == "-" else _new_file(path)
+            if fd == 1:
+                for other, other_key, other_real in seen:
+                    if (key is not None and key == other_key) or (real is not None and real == other_real):
+                        raise OverwriteError(f"refusing to write {name}: it is the same file as {other}; "
+                                             "nothing was written (choose another output name)")
+            seen.append((f"the {role} {name}" if what != role else f"the {name}", key, real))
+
+
+def _file_key(path: str | os.PathLike, fd: int) -> tuple[int, int] | None:
+    """(device, inode) of a regular file ('-': of stdin/stdout), else None."""
+    try:
+        st = os.fstat(fd) if str(path) == "-" else os.stat(path)
+    except (OSError, ValueError):
+        return None
+    return (st.st_dev, st.st_ino) if stat.S_ISREG(st.st_mode) else None
+
+
+def _new_file(path: str | os.PathLike) -> str | None:
+    """The resolved path of an output that does not exist yet (None for anything else)."""
+    if os.path.lexists(path) and os.path.exists(path):
+        return None
+    return os.path.realpath(path)

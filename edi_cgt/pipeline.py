@@ -248,6 +248,9 @@ class _Run:
                     self.stats.accepted += scan.claims
                     self.stats.charges_in += scan.charges
                     self.stats.warnings += sum(len(d.warnings) for d in decisions.values())
+                    for k, d in decisions.items():
+                        if d.warnings:
+                            self.emit("claim_warning", file=self.where, **_claim_event(hits[k], d.warnings, st))
                     self.stats.fast_transactions += 1
                     self.tell_sinks_unread(st, data, scan)
                     self.tell_sinks_findings(hits, decisions)
@@ -265,7 +268,7 @@ class _Run:
         # Something here is unusual: decide it claim by claim.
         slow()
 
-    def decided(self, claim: Claim, keep: bytearray, tally: FilterStats, events: list[dict[str, Any]],
+    def decided(self, claim: Claim, keep: bytearray, tally: FilterStats, events: list[tuple[str, dict[str, Any]]],
                 st: Segment) -> None:
         """Decide one claim read in full: its keep flag, its counts, the sinks."""
         decision = self.decide(claim)
@@ -323,7 +326,7 @@ class _Run:
                                    claim_index_start=self.claims_before, screened=True)
         keep = bytearray()
         tally = FilterStats()
-        events: list[dict[str, Any]] = []
+        events: list[tuple[str, dict[str, Any]]] = []
         try:
             for seg in held_segments(data, st.delimiters, st.number, self.where):
                 claim = walker.feed(seg)
@@ -366,7 +369,7 @@ class _Run:
             return False
         keep = bytearray(b"\x01" * scan.claims)
         tally = FilterStats()
-        events: list[dict[str, Any]] = []
+        events: list[tuple[str, dict[str, Any]]] = []
         info = next(iter(hits.values())).transaction
         index = context["transaction_index"]
         charges = scan.clm_charges
@@ -412,7 +415,7 @@ class _Run:
         spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY)
         keep = bytearray()
         tally = FilterStats()  # this transaction's counts, merged into `stats` once SE confirms it
-        rejected_events: list[dict[str, Any]] = []
+        rejected_events: list[tuple[str, dict[str, Any]]] = []
         error: TransactionError | None = None
         clm_count = 0
         leftover: Segment | None = None
@@ -530,18 +533,19 @@ def _last_segment(rest: bytes, st: Segment, skipped: int) -> Segment:
     return Segment(rest[start:end], rest[end:], st.number + skipped, d)
 
 
-def _commit(stats: FilterStats, tally: FilterStats, events: list[dict[str, Any]], emit: Callable[..., None],
-            where: str) -> None:
-    """Merge one transaction's counts into the input's and log its rejected claims."""
+def _commit(stats: FilterStats, tally: FilterStats, events: list[tuple[str, dict[str, Any]]],
+            emit: Callable[..., None], where: str) -> None:
+    """Merge one transaction's counts into the input's and log its rejected and warned claims."""
     for name in ("claims_in", "accepted", "rejected", "charges_in", "charges_rejected", "warnings"):
         setattr(stats, name, getattr(stats, name) + getattr(tally, name))
     for rule, n in tally.by_rule.items():
         stats.by_rule[rule] = stats.by_rule.get(rule, 0) + n
-    for event in events:
-        emit("claim_rejected", file=where, **event)
+    for name, event in events:
+        emit(name, file=where, **event)
 
 
-def _tally(t: FilterStats, events: list[dict[str, Any]], claim: Claim, decision: Decision, st: Segment) -> None:
+def _tally(t: FilterStats, events: list[tuple[str, dict[str, Any]]], claim: Claim, decision: Decision,
+           st: Segment) -> None:
     t.claims_in += 1
     t.charges_in += claim.total_charge
     t.warnings += len(decision.warnings)
@@ -550,15 +554,24 @@ def _tally(t: FilterStats, events: list[dict[str, Any]], claim: Claim, decision:
         t.charges_rejected += claim.total_charge
         for rule in {f.rule_id for f in decision.errors}:
             t.by_rule[rule] = t.by_rule.get(rule, 0) + 1
-        events.append({
-            "claim_id": _short(claim.claim_id),
-            "rules": [f.rule_id for f in decision.errors],
-            "transaction": st.get(2),
-            "segment": claim.location.segment_number if claim.location else None,
-            "charge": str(claim.total_charge),
-        })
+        events.append(("claim_rejected", _claim_event(claim, decision.errors, st)))
     else:
         t.accepted += 1
+    if decision.warnings:
+        events.append(("claim_warning", _claim_event(claim, decision.warnings, st)))
+
+
+def _claim_event(claim: Claim, findings: Sequence[Any], st: Segment) -> dict[str, Any]:
+    """The fields of a claim_rejected / claim_warning event: `rules` and `reasons` are parallel
+    (one entry per finding, in the engine's order); findings carry no PHI."""
+    return {
+        "claim_id": _short(claim.claim_id),
+        "rules": [f.rule_id for f in findings],
+        "reasons": [f.message for f in findings],
+        "transaction": st.get(2),
+        "segment": claim.location.segment_number if claim.location else None,
+        "charge": str(claim.total_charge),
+    }
 
 
 class _CountingChunks:

@@ -21,7 +21,7 @@ import pytest
 from edi_cgt.bench.corpus import generate_corpus
 from edi_cgt.io import AtomicOutput
 
-from support import FIXTURES, ROOT, run_cli
+from support import FIXTURES, ROOT, error_lines, run_cli
 
 
 # -- the helper --------------------------------------------------------------------------------
@@ -146,7 +146,7 @@ def test_a_store_without_its_package_is_a_clear_usage_error(url: str, package: s
         pytest.skip(f"{package} is installed here")
     res = run_cli("replay", url, "--out", str(tmp_path / "o"))
     assert res.returncode == 2
-    line = [ln for ln in res.stderr.decode().splitlines() if ln.startswith("edi-cgt: error:")]
+    line = error_lines(res.stderr.decode())
     assert len(line) == 1 and package in line[0] and "pip install" in line[0], res.stderr.decode()
     res = run_cli("replay", str(FIXTURES / "cgt_837p_mixed.837"), "--out", url)
     assert res.returncode == 2 and package.encode() in res.stderr

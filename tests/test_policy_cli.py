@@ -52,7 +52,7 @@ def test_check_table_and_exit_status_for_a_clean_file():
     assert res.returncode == 0, res.stderr
     out = res.stdout.decode()
     assert out.splitlines()[0].split()[:4] == ["claim", "#", "decision", "rule"]
-    assert out.rstrip().endswith("claims, 0 rejected")
+    assert out.rstrip().endswith("7 claims, 0 rejected, 0 warnings")
 
 
 def test_check_as_of_moves_the_evaluation_date():

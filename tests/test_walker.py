@@ -5,7 +5,7 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
-from support import I_BODY, P_BODY, SAMPLES, interchange, manifest_counts, run_cli, sample_rows
+from support import I_BODY, P_BODY, SAMPLES, error_lines, interchange, manifest_counts, run_cli, sample_rows
 
 from edi_cgt.claims import read_claims
 from edi_cgt.x12.errors import TransactionError, X12SyntaxError
@@ -134,7 +134,7 @@ def test_every_malformed_sample_ends_with_a_clear_error(row):
     err = res.stderr.decode()
     assert res.returncode == 2
     assert "Traceback" not in err
-    message = [ln for ln in err.splitlines() if ln.startswith("edi-cgt: error: ")]
+    message = error_lines(err)
     assert len(message) == 1 and str(path) in message[0] and ": segment " in message[0]
     with pytest.raises((TransactionError, X12SyntaxError)):
         claims_of(path.read_bytes())

@@ -12,9 +12,9 @@ from typing import Any, Callable, Iterator
 
 import click
 
-from ._common import EXIT_OK, EXIT_REJECTED, handle_errors, log
+from ._common import DATE, EXIT_OK, EXIT_REJECTED, handle_errors, log, log_options, progress_stream, resolve_site
+from .terminal import Progress, plural
 
-_DATE = click.DateTime(formats=["%Y-%m-%d"])
 FORMATS = ("table", "jsonl", "json")  # json: the same JSON Lines as jsonl (its first name)
 
 
@@ -25,7 +25,7 @@ def policy_options(func: Callable) -> Callable:
                      help="Site settings (TOML): payer ids by program, facility NPI rosters, options, severities."),
         click.option("--policy", "policy_path", type=click.Path(exists=True, dir_okay=False),
                      help="Policy file (default: the built-in Medi-Cal CGT policy, July 2025)."),
-        click.option("--as-of", type=_DATE,
+        click.option("--as-of", type=DATE,
                      help="Evaluate every claim as if on this date (YYYY-MM-DD) instead of its dates of service."),
     )):
         func = option(func)
@@ -33,19 +33,20 @@ def policy_options(func: Callable) -> Callable:
 
 
 def load_settings(policy_path: str | None, site_path: str | None, as_of: dt.datetime | None) -> tuple[Any, Any, dt.date | None]:
-    """(policy, site or None, as-of date or None) from the option values."""
-    from ..policy import load_policy, load_site
+    """(policy, site or None, as-of date or None) from the option values; the site file is
+    --site, else $EDI_CGT_SITE, else ./edi-cgt.toml (resolve_site says which, or warns)."""
+    from ..api import _policy_and_site
 
-    policy = load_policy(policy_path)
-    site = load_site(site_path, policy=policy) if site_path else None
+    policy, site = _policy_and_site(policy_path, resolve_site(site_path, policy_path))
     return policy, site, as_of.date() if as_of else None
 
 
-def input_claims(inputs: tuple[str, ...]) -> Iterator[tuple[str, Any]]:
+def input_claims(inputs: tuple[str, ...], progress: Progress | None = None) -> Iterator[tuple[str, Any]]:
     """(where, claim) for every claim of every input ('-' = stdin), in order; envelope problems
-    are logged. The one place check and explain read claims."""
-    from ..claims.stream import read_claims
-    from ..io import describe_source, read_chunks
+    are logged. The one place check and explain read claims (through edi_cgt.api._input_claims,
+    which check_file uses too); `progress` shows bytes and claims on a terminal."""
+    from ..api import _input_claims
+    from ..io import describe_source
 
     for source in inputs or ("-",):
         where = describe_source(source)
@@ -53,7 +54,10 @@ def input_claims(inputs: tuple[str, ...]) -> Iterator[tuple[str, Any]]:
         def issue(i, where=where):
             log().warning("envelope", file=where, segment=i.segment_number, problem=i.problem)
 
-        for claim in read_claims(read_chunks(source), where=where, on_issue=issue):
+        wrap = progress.wrap if progress is not None else None
+        for claim in _input_claims(source, on_issue=issue, wrap=wrap, label="checking"):
+            if progress is not None:
+                progress.claims += 1
             yield where, claim
 
 
@@ -64,6 +68,7 @@ def input_claims(inputs: tuple[str, ...]) -> Iterator[tuple[str, Any]]:
               help="table: aligned columns for a person; jsonl (or json): one JSON object per line, "
                    "with the policy passage and what to fix.")
 @click.option("--only-findings", is_flag=True, help="Leave out claims with no findings.")
+@log_options
 @click.pass_context
 @handle_errors
 def check(ctx: click.Context, inputs: tuple[str, ...], site_path: str | None, policy_path: str | None,
@@ -88,21 +93,29 @@ def check(ctx: click.Context, inputs: tuple[str, ...], site_path: str | None, po
       edi-cgt explain fixtures/cgt_837i_mixed.837 I02-YESCARTA-INPT   # one claim, why
 
     \b
+    On a terminal stderr shows progress and a closing summary (claims, rejected,
+    warnings); otherwise a JSON `summary` event. Without --site, $EDI_CGT_SITE
+    or ./edi-cgt.toml, one warning says which rules cannot reject.
+
+    \b
     Exit status: 0 no claim rejected; 1 some claim rejected; 2 bad input, policy
-    or site file (the message names the file, line or segment and the problem).
+    or site file (the message names the file, line or segment and the problem);
+    141 the reader of stdout went away; 128+N stopped by signal N.
     """
     from ..policy import evaluate
     from ..policy.render import CHECK_HEADER, check_rows, table
 
     policy, site, day = load_settings(policy_path, site_path, as_of)
     rows = []
-    n_claims = n_rejected = n_findings = 0
+    n_claims = n_rejected = n_findings = n_warnings = 0
     out = sys.stdout
-    for where, claim in input_claims(inputs):
+    progress = Progress(progress_stream(stdout_used=fmt != "table"))
+    for where, claim in input_claims(inputs, progress):
         decision = evaluate(claim, policy, site, as_of=day)
         n_claims += 1
         n_rejected += decision.rejected
         n_findings += len(decision.findings)
+        n_warnings += len(decision.warnings)
         if only_findings and not decision.findings:
             continue
         for row in check_rows(claim, decision, policy, day):
@@ -110,12 +123,14 @@ def check(ctx: click.Context, inputs: tuple[str, ...], site_path: str | None, po
                 rows.append(row.cells())
             else:
                 out.write(json.dumps({"file": where, **dataclasses.asdict(row)}, separators=(",", ":")) + "\n")
+    progress.close()
     if fmt == "table":
         if rows:
             out.write(table(CHECK_HEADER, rows, max_width=100) + "\n")
-        out.write(f"{n_claims} claims, {n_rejected} rejected\n")
+        out.write(f"{plural(n_claims, 'claim')}, {n_rejected:,} rejected, {plural(n_warnings, 'warning')}\n")
         if n_findings:
             out.write("Why, and what to fix: edi-cgt explain FILE CLAIM-ID (or RULE-ID)\n")
     out.flush()
-    log().info("check", claims=n_claims, rejected=n_rejected)
+    log().info("summary", files=len(inputs or ("-",)), claims=n_claims, accepted=n_claims - n_rejected,
+               rejected=n_rejected, warnings=n_warnings)
     ctx.exit(EXIT_REJECTED if n_rejected else EXIT_OK)

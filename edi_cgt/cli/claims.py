@@ -6,12 +6,13 @@ import sys
 
 import click
 
-from ._common import handle_errors, log
+from ._common import handle_errors, log, log_options
 
 
 @click.command()
 @click.argument("inputs", nargs=-1, type=click.Path(allow_dash=True, dir_okay=False))
 @click.option("--phi", is_flag=True, help="Include subscriber/patient names, member ids and birth dates (PHI).")
+@log_options
 @handle_errors
 def claims(inputs: tuple[str, ...], phi: bool) -> None:
     """Print every claim of 837 INPUT files as JSON lines (default: stdin).
@@ -26,13 +27,17 @@ def claims(inputs: tuple[str, ...], phi: bool) -> None:
       edi-cgt claims fixtures/cgt_837p_mixed.837
       zcat archive.837.gz | edi-cgt claims - | jq .claim_id
 
+    \b
     Exit status: 0 all inputs read; 2 an input could not be read (message names
-    the file, the segment number and the problem; the claims before it are printed).
+    the file, the segment number and the problem; the claims before it are
+    printed) or stdout is an input file; 141 the reader of stdout went away
+    (`| head`: stopped quietly); 128+N stopped by signal N.
     """
     from ..claims.jsonview import claim_to_dict
     from ..claims.stream import read_claims
-    from ..io import describe_source, read_chunks
+    from ..io import describe_source, read_chunks, refuse_overwrite
 
+    refuse_overwrite([("input", source) for source in inputs or ("-",)], [("stdout", "-")])
     out = sys.stdout
     for source in inputs or ("-",):
         where = describe_source(source)

@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from ._common import EXIT_OK, EXIT_REJECTED, fail, handle_errors
+from ._common import EXIT_OK, EXIT_REJECTED, fail, handle_errors, log_options
 from .check import input_claims, load_settings, policy_options
 
 __all__ = ["explain"]
@@ -26,6 +26,7 @@ __all__ = ["explain"]
 @policy_options
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
               help="text: for a person; json: one JSON document.")
+@log_options
 @click.pass_context
 @handle_errors
 def explain(ctx: click.Context, target: str, claim_id: str | None, site_path: str | None, policy_path: str | None,

@@ -8,12 +8,12 @@ from typing import Any
 
 import click
 
-from ._common import EXIT_OK, EXIT_PASSED_THROUGH, EXIT_REJECTED, Interrupted, configure_logging, fail, \
-    handle_errors, install_signal_handlers, log
+from ._common import DATE, EXIT_OK, EXIT_PASSED_THROUGH, EXIT_REJECTED, Interrupted, fail, handle_errors, \
+    install_signal_handlers, log, log_options, resolve_site
 
 __all__ = ["replay", "SIZE"]
 
-_DATE = click.DateTime(formats=["%Y-%m-%d"])
+_DATE = DATE
 
 
 class _Size(click.ParamType):
@@ -65,15 +65,14 @@ SIZE = _Size()
 @click.option("--redact-acks", is_flag=True,
               help="Put REDACTED for the patient's name and member id in the 277CAs (by default they name "
                    "the patient, as the X214 requires and as `filter` does).")
-@click.option("--log-phi", is_flag=True,
-              help="Let logs, files.csv and summary.json quote segment text in error reasons (may be PHI).")
 @click.option("--force", is_flag=True, help="Replay every input again, even those already done in --out.")
+@log_options
 @click.pass_context
 @handle_errors
 def replay(ctx: click.Context, paths: tuple[str, ...], out_dir: str, include: tuple[str, ...],
            exclude: tuple[str, ...], jobs: int | None, engine: str, master: str | None, partitions: int | None,
            split_size: int, policy_path: str | None, site_path: str | None, as_of: dt.datetime | None,
-           ack_all: bool, redact_acks: bool, log_phi: bool, force: bool) -> None:
+           ack_all: bool, redact_acks: bool, force: bool) -> None:
     """Replay archives of 837 files through the policy: what would have been rejected?
 
     \b
@@ -131,12 +130,10 @@ def replay(ctx: click.Context, paths: tuple[str, ...], out_dir: str, include: tu
     from ..decider import make_decider
     from ..replay import ReplayConfig, discover_inputs, refuse_overlap, replay_local, stderr_progress
     from ..replay.records import sweep_temporaries
-    from .filter import _now
+    from ..api import _now
 
     obj = ctx.find_root().obj or {}
-    if log_phi and not obj.get("log_phi"):
-        configure_logging(ctx.find_root().params.get("log_level") or "info", log_phi=True)
-    log_phi = log_phi or bool(obj.get("log_phi"))
+    log_phi = bool(obj.get("log_phi"))  # --log-phi (here or on the group): error reasons may quote segment text
     logger = log()
     if engine == "local" and (master or partitions):
         raise fail("--master and --partitions apply to --engine spark only")
@@ -150,6 +147,7 @@ def replay(ctx: click.Context, paths: tuple[str, ...], out_dir: str, include: tu
         raise fail("no input files found in " + ", ".join(store.display(p) for p in paths))
     from ..decider import DeciderConfig
 
+    site_path = resolve_site(site_path, policy_path)
     decider = DeciderConfig(policy_path, site_path, as_of.date() if as_of else None)
     config = ReplayConfig(out_dir=out_dir, decider=decider, ack_all=ack_all, redact_acks=redact_acks,
                           log_phi=log_phi, split_bytes=split_size, sniff=not include, now=_now())
