@@ -15,7 +15,7 @@ from edi_cgt.cli._common import EXIT_BAD_INPUT
 
 @click.group("bench")
 def bench() -> None:
-    """Benchmark corpora and throughput/memory measurements (issue #6).
+    """Benchmark corpora and throughput/memory measurements.
 
     \b
     Examples:
@@ -100,7 +100,7 @@ def run(quick: bool, size_mb: float | None, shares: tuple[float, ...] | None, re
     round runs every command once, in a rotated order, and figures are medians.
     Prints MB/s, claims/s, peak RSS (the child's ru_maxrss) and each figure's
     ratio to the naive read+split and split-into-elements baselines, then the
-    memory checks and the issue #6 targets (pass/miss; nothing is asserted).
+    memory checks and the performance targets (pass/miss; nothing is asserted).
     Record the machine's load (uptime) with the figures: they depend on it.
     """
     from pathlib import Path

@@ -7,9 +7,13 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from .claims.model import Claim
 from .policy.findings import Decision
+
+if TYPE_CHECKING:
+    from .policy.model import Policy
 
 __all__ = ["Decider", "DeciderConfig", "make_decider"]
 
@@ -26,10 +30,11 @@ class Decider:
 
     __slots__ = ("policy", "_site", "_as_of", "_evaluate", "trigger_codes")
 
-    def __init__(self, config: DeciderConfig = DeciderConfig()) -> None:
+    def __init__(self, config: DeciderConfig = DeciderConfig(), *, policy: "Policy | None" = None) -> None:
+        """`policy`: an already loaded policy, used instead of config.policy_path."""
         from .policy import evaluate, load_policy, load_site, trigger_codes
 
-        self.policy = load_policy(config.policy_path)
+        self.policy = policy if policy is not None else load_policy(config.policy_path)
         self._site = load_site(config.site_path, policy=self.policy) if config.site_path else None
         self._as_of = config.as_of
         self._evaluate = evaluate

@@ -1,43 +1,50 @@
-# Replay on Apache Spark: the same per-file function, spread over a cluster's executors.
+# Replay on Apache Spark: the same work as the local engine, spread over a cluster's executors.
 #
-# Strategy: the driver lists the inputs and drops those with a valid done record (exactly as the
-# local engine does), then ships the remaining paths with sc.parallelize(paths, n) into about
-# three partitions per core (never one per file: task overhead dominates small files) and runs
-# edi_cgt.replay.replay_partition in each. Executors write the 277CAs and done records
-# themselves, tmp + rename under names derived from the input path, so a retried or
-# speculative task rewrites the same files. The driver collects the records, writes the same
-# summary files as the local engine, and a per-file table with Spark's parquet writer.
+# Strategy: the driver lists the inputs (through edi_cgt.store: local paths or URLs), drops
+# those with a valid done record and cuts big uncompressed ones into pieces, exactly as the
+# local engine does. It then packs the units of work into partitions balanced by bytes
+# (largest first, each into the lightest partition), about three per core, and runs
+# edi_cgt.replay.replay_partition in each. Executors read the inputs and write the 277CAs and
+# done records themselves, through the same URLs (no shared mount needed), under names derived
+# from the input path, so a retried or speculative task rewrites the same files. The pieces of
+# a split input come back to the driver as records and are assembled in a second, small stage.
+# The driver then rebuilds the summary files from the done records, as the local engine does,
+# plus summary.parquet (one row per input, written with pyarrow through the same store).
 #
-# Inputs and the output directory are plain paths: on a cluster they must be on a filesystem
-# every node mounts at the same place (NFS, a FUSE-mounted bucket ...). This is the only module
-# that imports pyspark; the CLI imports it only for --engine spark.
-from __future__ import annotations
+# This is the only module that imports pyspark; the CLI imports it only for --engine spark.
+# `python -m edi_cgt.spark ARGS` (or spark-submit of this file) is `edi-cgt replay --engine
+# spark ARGS`.
+if __name__ == "__main__" and not __package__:  # spark-submit .../edi_cgt/spark.py: run as a module
+    import os as _os
+    import runpy as _runpy
+    import sys as _sys
 
-import os
-import sys
-from collections.abc import Mapping, Sequence
-from decimal import Decimal
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+    _sys.path[0] = _os.path.dirname(_os.path.dirname(_os.path.abspath(__file__)))
+    _runpy.run_module("edi_cgt.spark", run_name="__main__", alter_sys=True)
+    raise SystemExit(0)
 
-from .claims.model import Claim
-from .policy.findings import Decision
-from .replay import (
-    ReplayConfig,
-    ReplayRun,
-    load_record,
-    out_dir_lock,
-    plan,
-    replay_partition,
-    summary_config,
-    sweep_temporaries,
-)
-from .writers.report import ROW_FIELDS, write_summary
+import io  # noqa: E402 - after the run-as-a-file guard
+import os  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Mapping, Sequence  # noqa: E402
+from decimal import Decimal  # noqa: E402
+from typing import TYPE_CHECKING, Any, Callable  # noqa: E402
+
+from . import store  # noqa: E402
+from .claims.model import Claim  # noqa: E402
+from .io import AtomicOutput  # noqa: E402
+from .policy.findings import Decision  # noqa: E402
+from .replay import ReplayConfig, ReplayRun, assemble, make_units, out_dir_lock, plan, replay_partition, summarize, \
+    sweep_temporaries  # noqa: E402
+from .replay.local import finished_input  # noqa: E402
+from .replay.work import Unit, unit_size  # noqa: E402
+from .writers.report import ROW_FIELDS  # noqa: E402
 
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import SparkSession
 
-__all__ = ["build_session", "replay_spark", "SUMMARY_SCHEMA", "PARTITIONS_PER_CORE"]
+__all__ = ["build_session", "replay_spark", "balance", "SUMMARY_SCHEMA", "PARTITIONS_PER_CORE", "main"]
 
 PARTITIONS_PER_CORE = 3
 # The per-file table written to OUT/summary.parquet (one row per input, in ROW_FIELDS order).
@@ -73,6 +80,20 @@ def build_session(master: str | None = None, *, app_name: str = "edi-cgt replay"
     return builder.getOrCreate()
 
 
+def balance(units: Sequence[Unit], n: int, size: Callable[[Unit], int] = unit_size) -> list[list[Unit]]:
+    """`units` in at most `n` bins of about equal bytes: largest first, each into the bin that
+    holds the fewest bytes so far (ties: the lowest bin). Empty bins are dropped."""
+    import heapq
+
+    bins: list[list[Unit]] = [[] for _ in range(max(1, min(n, len(units))))]
+    heap = [(0, i) for i in range(len(bins))]
+    for unit in sorted(units, key=size, reverse=True):
+        total, i = heapq.heappop(heap)
+        bins[i].append(unit)
+        heapq.heappush(heap, (total + max(1, size(unit)), i))
+    return [b for b in bins if b]
+
+
 def replay_spark(
     paths: Sequence[str],
     config: ReplayConfig,
@@ -86,10 +107,8 @@ def replay_spark(
     """Replay `paths` on Spark (an existing session, or one built for `master` and stopped at
     the end), skipping inputs with a valid done record unless `force`; write the summary files
     and OUT/summary.parquet."""
-    import time
-
     t0 = time.perf_counter()
-    paths = sorted(os.path.abspath(p) for p in paths)
+    paths = sorted(p if store.is_url(p) else os.path.abspath(p) for p in paths)
     own = spark is None
     if spark is None:
         quiet = {} if _stderr_is_terminal() else {"spark.ui.showConsoleProgress": "false"}
@@ -101,25 +120,36 @@ def replay_spark(
         with out_dir_lock(config):
             sweep_temporaries(config)
             todo, done = plan(paths, config, force=force, decide=decide)
-            fresh: dict[str, dict[str, Any]] = {}
-            if todo:
+            units, split = make_units(todo, config)
+            if units:
                 sc = session.sparkContext
                 n = partitions or max(1, sc.defaultParallelism * PARTITIONS_PER_CORE)
-                n = max(1, min(n, len(todo)))
+                bins = balance(units, n)
                 cfg, fn = config, decide
 
-                def run(it: Any) -> Any:
-                    return replay_partition(it, cfg, decide=fn)
+                def run(bin_: list[Unit]) -> Any:
+                    return replay_partition(bin_, cfg, decide=fn)
 
-                for rec in sc.parallelize(todo, n).mapPartitions(run).collect():
-                    fresh[rec["row"]["file"]] = rec
-            records = [r for r in (fresh.get(p) or load_record(config, p) for p in paths) if r is not None]
-            summary = write_summary(config.out_dir, records, config=summary_config(config))
-            _write_parquet(session, config, [r["row"] for r in records])
+                waiting: dict[str, list[dict[str, Any]]] = {}
+                ready = []
+                for rec in sc.parallelize(bins, len(bins)).flatMap(run).collect():
+                    found = finished_input(split, waiting, rec)
+                    if found is not None:
+                        ready.append(found)
+                if ready:
+                    def put_together(item: Any) -> Any:
+                        path, pieces, partials = item
+                        return assemble(path, pieces, partials, cfg, decide=fn)["row"]["file"]
+
+                    sc.parallelize(ready, min(len(ready), n)).map(put_together).collect()
+            rows: list[dict[str, Any]] = []
+            summary, ignored = summarize(paths, config, rows=rows)
+            _write_parquet(config, rows)
     finally:
         if own:
             session.stop()
-    return ReplayRun(processed=len(todo), skipped=len(done), seconds=time.perf_counter() - t0, summary=summary)
+    return ReplayRun(processed=len(todo), skipped=len(done), seconds=time.perf_counter() - t0, summary=summary,
+                     ignored=ignored)
 
 
 def _stderr_is_terminal() -> bool:
@@ -129,7 +159,11 @@ def _stderr_is_terminal() -> bool:
         return False
 
 
-def _write_parquet(spark: "SparkSession", config: ReplayConfig, rows: list[dict[str, Any]]) -> None:
+def _write_parquet(config: ReplayConfig, rows: list[dict[str, Any]]) -> None:
+    """OUT/summary.parquet: one row per input (ROW_FIELDS), through the output store."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     def cell(name: str, value: Any) -> Any:
         if name in ("charges_in", "charges_rejected"):
             return Decimal(str(value or 0)).quantize(_DECIMAL_PLACES)
@@ -139,7 +173,22 @@ def _write_parquet(spark: "SparkSession", config: ReplayConfig, rows: list[dict[
             return str(value or "")
         return int(value or 0)
 
-    data = [tuple(cell(f, row.get(f)) for f in ROW_FIELDS) for row in rows]
-    frame = spark.createDataFrame(data, schema=SUMMARY_SCHEMA)
-    target = Path(config.out_dir, "summary.parquet").resolve().as_uri()
-    frame.coalesce(1).write.mode("overwrite").parquet(target)
+    types = {"string": pa.string(), "long": pa.int64(), "double": pa.float64(), "decimal(22,4)": pa.decimal128(22, 4)}
+    schema = pa.schema([(name, types[kind]) for name, kind in
+                        (part.strip().split(" ", 1) for part in SUMMARY_SCHEMA.split(", "))])
+    table = pa.table({f: [cell(f, r.get(f)) for r in rows] for f in ROW_FIELDS}, schema=schema)
+    buf = io.BytesIO()
+    pq.write_table(table, buf)
+    with AtomicOutput(store.join(config.out_dir, "summary.parquet"), durable=False, makedirs=True) as out:
+        out.write(buf.getvalue())
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """`edi-cgt replay --engine spark` with these arguments (for spark-submit)."""
+    from .cli import main as cli
+
+    cli(["replay", "--engine", "spark", *(sys.argv[1:] if argv is None else argv)], prog_name="edi-cgt-spark")
+
+
+if __name__ == "__main__":
+    main()

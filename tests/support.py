@@ -14,6 +14,9 @@ import pyx12.params
 import pyx12.x12n_document
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from fuzz.oracle import error_lines  # noqa: E402  (re-exported: the one reader of error messages)
+
 FIXTURES = ROOT / "fixtures"
 SHARED = ROOT.parent / "shared"
 SAMPLES = SHARED / "samples"
@@ -187,3 +190,69 @@ LX*2
 SV2*0260**620*UN*2
 SE**0002
 """
+
+
+def run_cli_tty(*args: str, env: dict | None = None, cwd: Path | None = None, timeout: float = 300,
+                columns: int = 200, shell: str | None = None) -> tuple[int, bytes, bytes]:
+    """Run `edi-cgt ARGS` with stderr on a pseudo-terminal, as a person at a terminal sees it.
+
+    Returns (exit status, stdout bytes, everything written to the terminal). stdin is empty,
+    stdout a file. With `shell`, runs that bash command line instead (`edi-cgt` in it means
+    `python -m edi_cgt` from this checkout), stdout and stderr both on the terminal."""
+    import pty
+    import select
+    import tempfile
+    import time
+
+    full_env = dict(os.environ)
+    full_env.setdefault("PYTHONPATH", str(ROOT))
+    full_env.pop("NO_COLOR", None)
+    full_env.update({"COLUMNS": str(columns), "TERM": "xterm"})
+    if env:
+        full_env.update(env)
+    master, slave = pty.openpty()
+    with tempfile.TemporaryFile() as out:
+        if shell is not None:
+            cmd = ["bash", "-o", "pipefail", "-c", shell.replace("edi-cgt", f"'{sys.executable}' -m edi_cgt")]
+            proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=slave, stderr=slave, env=full_env,
+                                    cwd=cwd or ROOT)
+        else:
+            proc = subprocess.Popen([sys.executable, "-m", "edi_cgt", *args], stdin=subprocess.DEVNULL, stdout=out,
+                                    stderr=slave, env=full_env, cwd=cwd or ROOT)
+        os.close(slave)
+        seen = bytearray()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 0.1)
+            if ready:
+                try:
+                    data = os.read(master, 1 << 16)
+                except OSError:  # EIO: every writer closed the terminal
+                    break
+                if not data:
+                    break
+                seen += data
+            elif proc.poll() is not None:
+                break
+        else:
+            proc.kill()
+            raise TimeoutError(f"edi-cgt {' '.join(args) or shell} ran over {timeout} s")
+        status = proc.wait(timeout=30)
+        os.close(master)
+        out.seek(0)
+        return status, out.read(), bytes(seen)
+
+
+def json_events(stderr: bytes | str) -> list[dict]:
+    """The JSON log events of a run whose stderr was not a terminal."""
+    import json
+
+    text = stderr.decode("utf-8", "replace") if isinstance(stderr, bytes) else stderr
+    return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+
+
+def p_claims(claims: str) -> bytes:
+    """An interchange of one 837P transaction: P_BODY's submitter, receiver, billing provider
+    and subscriber (Medi-Cal FFS 610442), then `claims` (CLM onward, segments one per line)."""
+    head = P_BODY[: P_BODY.index("CLM*")]
+    return interchange(f"{head}{claims.strip()}\nSE**0001\n")

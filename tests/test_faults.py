@@ -4,6 +4,7 @@
 # exit status, one message saying what happened, and no partial or temporary file.
 from __future__ import annotations
 
+import json
 import os
 import signal
 import stat
@@ -18,7 +19,7 @@ from edi_cgt.io import AtomicOutput, AtomicOutputs, InputError, read_chunks
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from fuzz.oracle import CORPUS, check_outcome, filter_in_process, run_filter_cli  # noqa: E402
+from fuzz.oracle import CORPUS, check_outcome, error_lines, filter_in_process, run_filter_cli  # noqa: E402
 
 from edi_cgt.pipeline import run_filter  # noqa: E402
 
@@ -38,9 +39,14 @@ def _err(proc: subprocess.CompletedProcess) -> str:
 
 
 def _error_line(text: str) -> str:
-    lines = [ln for ln in text.splitlines() if ln.startswith("edi-cgt: ")]
+    """The one message of a failed run: an error, or the interrupted event (JSON on a pipe)."""
+    lines = error_lines(text) + [f"edi-cgt: {e['message']}" for e in _json_events(text) if e.get("event") == "interrupted"]
     assert len(lines) == 1, text
     return lines[0]
+
+
+def _json_events(text: str) -> list[dict]:
+    return [json.loads(ln) for ln in text.splitlines() if ln.startswith("{")]
 
 
 def _only(directory: Path, *names: str) -> None:
@@ -96,19 +102,23 @@ def test_closed_stdout_is_a_clear_error(tmp_path: Path) -> None:
     _only(tmp_path, "in.837")
 
 
-def test_reader_closing_the_pipe_is_reported_and_leaves_no_277(tmp_path: Path) -> None:
-    # `edi-cgt filter in.837 --rejects out.277 | head -c 100`
+def test_reader_closing_the_pipe_ends_quietly_and_leaves_no_277(tmp_path: Path) -> None:
+    # `edi-cgt filter in.837 --rejects out.277 | head -c 100`: the reader went away, which is
+    # not an input error: exit 141 (128 + SIGPIPE, what a shell reports for `cat | head`), at
+    # most one line on stderr (here, not a terminal: the output_closed event), no 277CA left.
     _big_input(tmp_path / "in.837", 4)
-    proc = subprocess.Popen(CLI + ["filter", "in.837", "--rejects", "out.277"], cwd=tmp_path, env=ENV,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(CLI + ["filter", "in.837", "--rejects", "out.277", "--site", str(ROOT / "fixtures/site.toml")],
+                            cwd=tmp_path, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert proc.stdout is not None and proc.stderr is not None
     head = proc.stdout.read(100)
     proc.stdout.close()
     err = proc.stderr.read().decode()
-    assert proc.wait(timeout=120) == 2
+    assert proc.wait(timeout=120) == 141
     assert head.startswith(b"ISA")
     assert "Traceback" not in err
-    assert "broken pipe" in _error_line(err)
+    assert [e["event"] for e in _json_events(err) if e["level"] != "info" or e["event"] == "output_closed"] == \
+        ["output_closed"], err
+    assert error_lines(err) == []
     _only(tmp_path, "in.837")
 
 

@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 import pytest
-from support import I_BODY, P_BODY, ROOT, SAMPLES, interchange, pyx12_validate, run_cli, sample_rows
+from support import I_BODY, P_BODY, ROOT, SAMPLES, error_lines, interchange, pyx12_validate, run_cli, sample_rows
 
 from edi_cgt.pipeline import read_claims
 from edi_cgt.pipeline import run_filter
@@ -162,7 +162,8 @@ def test_shell_pipe_stdin_to_stdout(tmp_path):
     res = subprocess.run(cmd, shell=True, cwd=ROOT, capture_output=True, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
     assert res.returncode in (0, 1), res.stderr
     clean = (tmp_path / "clean.837").read_bytes()
-    ack = (tmp_path / "out.277").read_bytes()
+    # An output with nothing in it is not created (no 0-byte file).
+    ack = (tmp_path / "out.277").read_bytes() if (tmp_path / "out.277").exists() else b""
     assert len(ids_in(clean)) + len(rejected_in_277(ack)) == 2
 
 
@@ -171,7 +172,8 @@ def test_exit_status_and_no_output_on_bad_input(tmp_path):
     bad.write_bytes(b"GS*HC*X*Y*20250101*1200*1*X*005010X222A1~")
     res = run_cli("filter", str(bad), "-o", str(tmp_path / "clean.837"), "--rejects", str(tmp_path / "r.277"))
     assert res.returncode == 2
-    assert f"edi-cgt: error: {bad}: segment 1: expected an ISA segment" in res.stderr.decode()
+    (line,) = error_lines(res.stderr.decode())
+    assert line.startswith(f"edi-cgt: error: {bad}: segment 1: expected an ISA segment")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.837"]
 
 
@@ -206,7 +208,7 @@ def test_exit_3_when_a_claim_that_is_read_cannot_be(tmp_path, change, granularit
         assert summary["unevaluated"] == 2 and (tmp_path / "clean.837").read_bytes() == data
     strict = run_cli("filter", str(src), "--strict", "-o", str(tmp_path / "c2.837"), "--rejects", str(tmp_path / "r2.277"))
     assert strict.returncode == 2 and not (tmp_path / "c2.837").exists()
-    assert strict.stderr.decode().count("edi-cgt: error: ") == 1
+    assert len(error_lines(strict.stderr.decode())) == 1
 
 
 def test_a_malformed_claim_without_policy_codes_is_not_read_unless_read_all(tmp_path):

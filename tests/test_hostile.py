@@ -26,6 +26,7 @@ from fuzz.oracle import (  # noqa: E402
     check_conservation,
     check_outcome,
     claim_ids,
+    error_lines,
     filter_in_process,
     rejected_ids,
     run_filter_cli,
@@ -64,7 +65,7 @@ def run(tmp_path: Path, data: bytes, *args: str) -> FilterRun:
 
 
 def error_line(r: FilterRun) -> str:
-    return next(ln for ln in r.stderr.splitlines() if ln.startswith("edi-cgt: error:"))
+    return error_lines(r.stderr)[0]
 
 
 def assert_error(tmp_path: Path, data: bytes, *problem: str, segment: int | None = None) -> str:
@@ -690,7 +691,7 @@ def test_validate_bom_crlf_stdin_and_gzip_read_like_the_file(tmp_path: Path) -> 
 def test_validate_version_without_a_pyx12_map(tmp_path: Path, version: bytes) -> None:
     proc, out = validate_cli(tmp_path, FIXTURE.replace(b"005010X222A1", version))
     assert proc.returncode == 2
-    line = proc.stderr.decode().splitlines()[-1]
+    (line,) = error_lines(proc.stderr.decode())
     assert "in.x12: segment 2: pyx12 has no map for " + version.decode() in line
     assert not out.exists()
 

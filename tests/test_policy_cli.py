@@ -20,15 +20,17 @@ def _manifest_outcomes(name: str) -> dict[str, str]:
 
 
 def test_check_json_rows_match_the_policy():
-    res = run_cli("check", str(MIXED_I), "--site", str(SITE), "--format", "json")
+    res = run_cli("check", str(MIXED_I), "--site", str(SITE), "--format", "jsonl")
     assert res.returncode == 1, res.stderr  # some claims rejected
+    alias = run_cli("check", str(MIXED_I), "--site", str(SITE), "--format", "json")
+    assert alias.returncode == 1 and alias.stdout == res.stdout  # json: the first name of the same format
     rows = [json.loads(line) for line in res.stdout.decode().splitlines()]
     by_claim: dict[str, list[dict]] = {}
     for r in rows:
         by_claim.setdefault(r["claim_id"], []).append(r)
     inpt = {r["rule_id"] for r in by_claim["I02-YESCARTA-INPT"]}
     assert inpt == {"CGT-SETTING-NOT-ALLOWED", "CGT-NOT-UNDER-DRG"}
-    assert all(r["verdict"] == "rejected" and r["ack"].startswith("A8:228") for r in by_claim["I02-YESCARTA-INPT"])
+    assert all(r["decision"] == "reject" and r["ack"].startswith("A8:228") for r in by_claim["I02-YESCARTA-INPT"])
     assert [r["rule_id"] for r in by_claim["I04-38228-NODRUG"]] == ["CART-ADMIN-WITHOUT-DRUG"]
     assert by_claim["I07-CASGEVY-SCD-MCP"][0]["rule_id"] == "CGT-SCD-CARVE-OUT"
     assert by_claim["I16-ZYNTEGLO-VOID"][0]["message"] == "no findings (void: rules not applied)"
@@ -37,10 +39,10 @@ def test_check_json_rows_match_the_policy():
     want = _manifest_outcomes(MIXED_I.name)
     for cid, claim_rows in by_claim.items():
         if want.get(cid) == "accept":
-            assert claim_rows[0]["verdict"] == "accepted", cid
+            assert claim_rows[0]["decision"] == "accept", cid
         if want.get(cid) == "warn":  # accepted, with at least one warning
-            assert claim_rows[0]["verdict"] == "accepted" and any(r["severity"] == "warning" for r in claim_rows), cid
-        assert (claim_rows[0]["verdict"] == "rejected") == (want.get(cid) == "reject"), cid
+            assert claim_rows[0]["decision"] == "accept" and any(r["severity"] == "warning" for r in claim_rows), cid
+        assert (claim_rows[0]["decision"] == "reject") == (want.get(cid) == "reject"), cid
     assert MIXED_I.read_bytes().count(b"TESTPATIENT") > 0
     assert b"TESTPATIENT" not in res.stdout + res.stderr  # member names never reach the output or logs
 
@@ -49,8 +51,8 @@ def test_check_table_and_exit_status_for_a_clean_file():
     res = run_cli("check", str(FIXTURES / "clean_837p.837"))
     assert res.returncode == 0, res.stderr
     out = res.stdout.decode()
-    assert out.splitlines()[0].split()[:4] == ["claim", "#", "verdict", "rule"]
-    assert out.rstrip().endswith("claims, 0 rejected")
+    assert out.splitlines()[0].split()[:4] == ["claim", "#", "decision", "rule"]
+    assert out.rstrip().endswith("7 claims, 0 rejected, 0 warnings")
 
 
 def test_check_as_of_moves_the_evaluation_date():

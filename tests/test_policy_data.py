@@ -68,9 +68,10 @@ def test_every_seed_therapy_is_in_the_data(policy):
 
 def test_unit_traps(policy):
     t = policy.latest.therapies
-    assert (t["J1412"].units.basis, t["J1412"].units.max_per_line, t["J1412"].units.severity) == ("per mL", Decimal(352), "warning")
-    assert (t["J3398"].units.max_per_line, t["J3398"].units.severity) == (Decimal(150), "warning")
-    assert (t["Q2058"].units.basis, t["Q2058"].units.max_per_line, t["Q2058"].units.severity) == ("per infusion", Decimal(1), None)
+    assert (t["J1412"].units.basis, t["J1412"].units.max_per_date, t["J1412"].units.severity) == ("per mL", Decimal(352), "warning")
+    assert (t["J3398"].units.max_per_date, t["J3398"].units.severity) == (Decimal(150), "warning")
+    assert (t["Q2058"].units.basis, t["Q2058"].units.max_per_date, t["Q2058"].units.severity) == ("per infusion", Decimal(1), None)
+    assert {x.units.unit_code for x in t.values()} == {"UN"}  # SV103/SV204: every CGT code is counted in units
     assert "5x10^15 vector genomes" in t["J3399"].descriptor
     assert "2 x 10^13" in t["J1412"].descriptor
 
@@ -127,6 +128,21 @@ def test_every_cite_is_a_verbatim_seed_passage(policy):
         if slip.id in ("scd-heading", "zolgensma-descriptor", "roctavian-descriptor", "aucatzyl-descriptor"):
             assert _norm(slip.seed) in seed, slip.id
     assert len(view.slips) >= 7
+
+
+def test_policy_md_names_only_tests_that_exist():
+    # docs/POLICY.md maps each page sentence to rules and tests; a renamed test must not leave
+    # the table pointing at nothing
+    from test_policy_rules import CASES
+
+    doc = (REPO / "docs" / "POLICY.md").read_text(encoding="utf-8")
+    cases = re.findall(r"`test_rule_table\[(.+?)\]`", doc)
+    assert len(cases) > 50 and set(cases) <= {c[0] for c in CASES}, set(cases) - {c[0] for c in CASES}
+    files = {"fidelity": "test_policy_fidelity.py", "cli": "test_policy_cli.py", "data": "test_policy_data.py"}
+    named = re.findall(r"`(fidelity|cli|data)::(test_\w+)`", doc)
+    assert len(named) > 10
+    for short, name in named:
+        assert f"def {name}(" in (REPO / "tests" / files[short]).read_text(encoding="utf-8"), (short, name)
 
 
 # -- render ---------------------------------------------------------------------------------------
@@ -191,10 +207,10 @@ def _line(text: str, needle: str) -> int:
 
 
 def test_schema_error_has_a_line_number(tmp_path):
-    p = _with(tmp_path, 'max-per-line="352"', 'max-per-line="lots"')
+    p = _with(tmp_path, 'max-per-date="352"', 'max-per-date="lots"')
     problems = validate_policy_file(p)
-    assert problems and problems[0].line == _line(p.read_text(), 'max-per-line="lots"')
-    assert "max-per-line" in problems[0].message
+    assert problems and problems[0].line == _line(p.read_text(), 'max-per-date="lots"')
+    assert "max-per-date" in problems[0].message
     assert str(problems[0]).startswith(f"{p}:{problems[0].line}: ")
 
 
@@ -266,6 +282,39 @@ def test_parser_and_tree_guard_without_the_byte_scan():
     assert len(etree.tostring(laughs)) < 10_000
     with pytest.raises(PolicyError, match="refused"):
         check_tree(laughs, "t.xml")
+
+
+def test_builtin_policy_loads_from_a_zipped_package(tmp_path):
+    # spark-submit --py-files ships the package as a zip: the built-in policy and its schema
+    # are package data read through importlib.resources, never through a file-system path
+    import subprocess
+    import sys
+    import zipfile
+
+    pkg = REPO / "edi_cgt"
+    bundle = tmp_path / "edi_cgt.zip"
+    with zipfile.ZipFile(bundle, "w") as zf:
+        for f in sorted(pkg.rglob("*")):
+            if f.is_file() and "__pycache__" not in f.parts:  # is_file follows the XSD symlink
+                zf.writestr(str(f.relative_to(REPO)), f.read_bytes())
+    probe = (
+        "import edi_cgt.policy as p, sys\n"
+        "assert '.zip' in p.__file__, p.__file__\n"
+        "pol = p.load_policy()\n"
+        "assert 'zip' in pol.base.source_path, pol.base.source_path\n"
+        "print(len(pol.latest.therapies), len(pol.latest.rules))\n"
+    )
+    env = {"PYTHONPATH": str(bundle), "PATH": "/usr/bin:/bin"}
+    res = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, env=env, capture_output=True, timeout=120)
+    assert res.returncode == 0, res.stderr.decode()
+    view = load_policy().latest
+    assert res.stdout.decode().split() == [str(len(view.therapies)), str(len(view.rules))]
+    # and the CLI, run from the zip, checks a fixture with it
+    fixture = REPO / "fixtures" / "cgt_837i_mixed.837"
+    res = subprocess.run([sys.executable, "-m", "edi_cgt", "check", str(fixture), "--format", "json"], cwd=tmp_path,
+                         env=env, capture_output=True, timeout=120)
+    assert res.returncode == 1, res.stderr.decode()
+    assert b'"rule_id":"CGT-SETTING-NOT-ALLOWED"' in res.stdout
 
 
 def test_oversized_and_non_utf8_files_are_refused(tmp_path):

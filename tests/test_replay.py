@@ -35,10 +35,10 @@ from edi_cgt.replay import (
 )
 from edi_cgt.x12.errors import X12SyntaxError
 
-from support import ROOT, run_cli
+from support import FIXTURES, ROOT, run_cli
 
 N_FILES = 200
-SUMMARY_FILES = ("summary.json", "files.csv", "rejections.csv", "report.html")
+SUMMARY_FILES = ("summary.json", "files.csv", "rejections.csv", "warnings.csv", "report.html")
 ODD_NAME = 'bad <b>&"name".837'
 
 
@@ -72,22 +72,34 @@ def _build_archive(root: Path) -> dict[str, object]:
     bad.mkdir()
     good = _corpus(77, 8)
     specimens = {
-        "no_isa.837": (b"this is not an X12 file~NM1*IL*1*TESTSUBJECT*ALPHA~", "ISA"),
-        "utf16.837": (good.decode("latin-1").encode("utf-16"), "UTF-16"),
         # ends inside the subscriber's NM1: the reason must not quote the name
         "truncated.837": (_cut_inside(good, b"NM1*IL"), "truncated"),
         "truncated.837.gz": (gzip.compress(good)[:-40], "gzip"),
-        "empty.837": (b"", "empty"),
-        ODD_NAME: (b"<html>not edi</html>", "ISA"),
+        ODD_NAME: (b"ISA*00*<html>not edi</html>", "ISA"),
     }
     for name, (blob, why) in specimens.items():
         (bad / name).write_bytes(blob)
         malformed[str(bad / name)] = why
+    # Not 837s: skipped by the default content check, error rows when read anyway (--include).
+    ack999 = (FIXTURES / "cgt_837p_mixed.837").read_bytes()[:106].decode("latin-1")
+    not_837 = {
+        "no_isa.837": (b"this is not an X12 file~NM1*IL*1*TESTSUBJECT*ALPHA~", "ISA"),
+        "utf16.837": (good.decode("latin-1").encode("utf-16"), "UTF-16"),
+        "empty.837": (b"", "empty"),
+        "README.txt": (b"837 files of 2024 and 2025\n", "ISA"),
+        "batch.999": ((ack999 + "\nGS*FA*A*B*20250301*1200*1*X*005010X231A1~\nST*999*0001*005010X231A1~\n"
+                       "AK1*HC*1*005010X222A1~\nAK9*A*1*1*1~\nSE*4*0001~\nGE*1*1~\nIEA*1*000000001~\n").encode(),
+                      ""),
+    }
+    ignored: dict[str, str] = {}
+    for name, (blob, why) in not_837.items():
+        (bad / name).write_bytes(blob)
+        ignored[str(bad / name)] = why
     # An 837 whose last transaction has no SE: passed through (claims unevaluated), not an error.
     cut = good[: good.rindex(b"~SE*") + 1]
     (bad / "no_se.837").write_bytes(cut)
     (root / ".hidden").write_bytes(b"skipped: hidden")
-    return {"malformed": malformed, "passed_through": str(bad / "no_se.837")}
+    return {"malformed": malformed, "ignored": ignored, "passed_through": str(bad / "no_se.837")}
 
 
 @pytest.fixture(scope="module")
@@ -109,6 +121,8 @@ def expected(archive: dict[str, object]) -> dict[str, object]:
     by_rule: dict[str, int] = {}
     errors: set[str] = set()
     for path in archive["paths"]:  # type: ignore[union-attr]
+        if path in archive["ignored"]:  # type: ignore[operator]
+            continue
         try:
             stats = run_filter(read_chunks(path), out=io.BytesIO(), decide=decide, where=path)
         except Exception:  # noqa: BLE001 - the replay must report the same files as unreadable
@@ -147,7 +161,7 @@ def _same_outputs(a: Path, b: Path) -> None:
 # -- totals ------------------------------------------------------------------------------------
 def test_inputs_are_found_recursively_without_hidden_files(archive: dict[str, object]) -> None:
     paths = archive["paths"]
-    assert len(paths) == N_FILES + len(archive["malformed"]) + 1  # type: ignore[arg-type]
+    assert len(paths) == N_FILES + len(archive["malformed"]) + len(archive["ignored"]) + 1  # type: ignore[arg-type]
     assert not any("/." in p for p in paths)  # type: ignore[union-attr]
     root = archive["root"]
     assert discover_inputs([str(root)], exclude=[str(root / "bad")]) == [
@@ -185,7 +199,43 @@ def test_unreadable_files_become_error_rows(baseline: Path, archive: dict[str, o
         assert not os.path.exists(ack_path(ReplayConfig(str(baseline)), path))
     assert s["totals"]["files_unreadable"] == len(errors)
     files = (baseline / "files.csv").read_text().splitlines()
-    assert len(files) == 1 + len(archive["paths"])  # type: ignore[arg-type]
+    assert len(files) == 1 + len(archive["paths"]) - len(archive["ignored"])  # type: ignore[arg-type]
+
+
+def test_inputs_that_are_not_837s_are_skipped_unless_included(archive: dict[str, object], tmp_path: Path) -> None:
+    bad = [p for p in archive["paths"] if "/bad/" in p]  # type: ignore[union-attr]
+    ignored: dict[str, str] = archive["ignored"]  # type: ignore[assignment]
+    run = replay_local(bad, ReplayConfig(str(tmp_path / "sniffed")), jobs=1)
+    reasons = dict(run.ignored)
+    assert set(reasons) == set(ignored)
+    assert "GS01 'FA'" in reasons[next(p for p in ignored if p.endswith(".999"))]
+    assert all("not X12" in r for p, r in reasons.items() if not p.endswith(".999"))
+    assert {e["file"] for e in run.summary["errors"]} == set(archive["malformed"])  # type: ignore[arg-type]
+    assert run.summary["totals"]["files"] == len(bad) - len(ignored)
+    assert not any(os.path.exists(ack_path(ReplayConfig(str(tmp_path / "sniffed")), p)) for p in ignored)
+    # A rerun knows them: nothing is read again.
+    again = replay_local(bad, ReplayConfig(str(tmp_path / "sniffed")), jobs=1)
+    assert again.processed == 0 and dict(again.ignored) == reasons
+
+    # Read anyway (what --include does): the ones that are not X12 become error rows.
+    run = replay_local(bad, ReplayConfig(str(tmp_path / "all"), sniff=False), jobs=1)
+    errors = {e["file"]: e["error"] for e in run.summary["errors"]}
+    assert not run.ignored
+    for path, why in ignored.items():
+        if why:
+            assert why.lower() in errors[path].lower(), (path, errors.get(path))
+    assert next(p for p in ignored if p.endswith(".999")) not in errors  # X12, read: not an 837 transaction
+
+    res = run_cli("replay", str(archive["root"] / "bad"), "--out", str(tmp_path / "cli"), "--jobs", "1",  # type: ignore[operator]
+                  "--include", "*.837", "--exclude", "empty*")
+    assert res.returncode == 3, res.stderr.decode()[-2000:]
+    files = {e["file"] for e in _summary(tmp_path / "cli")["errors"]}
+    assert any(f.endswith("utf16.837") for f in files) and not any(f.endswith(("empty.837", ".999", ".txt"))
+                                                                     for f in files)
+    res = run_cli("replay", str(archive["root"] / "bad"), "--out", str(tmp_path / "cli2"), "--jobs", "1")  # type: ignore[operator]
+    assert f"{len(ignored)} not 837 (skipped)".encode() in res.stdout, res.stdout
+    events = [json.loads(line) for line in res.stderr.decode().splitlines() if line.startswith("{")]
+    assert sorted(e["file"] for e in events if e["event"] == "input_ignored") == sorted(ignored)
 
 
 def test_rejections_csv_has_one_row_per_rejected_claim(baseline: Path) -> None:
@@ -290,6 +340,16 @@ def test_cli_matches_the_library_and_reports_exit_status(baseline: Path, archive
     assert res.returncode == (1 if s["totals"]["rejected"] else 0)
 
 
+def test_the_readme_replay_command_on_the_bundled_fixtures(tmp_path: Path) -> None:
+    # README "Over archives", first line, with --out in a temporary directory.
+    res = run_cli("replay", "fixtures/", "--include", "*.837", "--include", "*.837.gz", "--site",
+                  "fixtures/site.toml", "--out", str(tmp_path / "replay-out"))
+    assert res.returncode == 1, res.stderr.decode()[-2000:]
+    s = _summary(tmp_path / "replay-out")
+    named = [p for p in FIXTURES.rglob("*") if p.is_file() and p.name.endswith((".837", ".837.gz"))]
+    assert s["totals"]["files"] == len(named) > 10 and s["totals"]["rejected"] > 0
+
+
 def test_cli_usage_errors(tmp_path: Path) -> None:
     res = run_cli("replay", str(tmp_path / "missing"), "--out", str(tmp_path / "o"))
     assert res.returncode == 2 and b"no such file" in res.stderr
@@ -301,7 +361,8 @@ def test_cli_usage_errors(tmp_path: Path) -> None:
 # -- PHI and the report ------------------------------------------------------------------------
 def _phi(paths: list[str]) -> tuple[set[str], set[str]]:
     """(names and member ids, birth dates) of every readable input; birth dates that are also
-    a date of service somewhere are left out (a date alone does not identify anyone)."""
+    a date of service somewhere, or a date the policy data names (the reports quote its
+    passages, fixes and code dates), are left out (a date alone does not identify anyone)."""
     words: set[str] = set()
     births: set[str] = set()
     service: set[str] = set()
@@ -322,35 +383,44 @@ def _phi(paths: list[str]) -> tuple[set[str], set[str]]:
                     service.update(d.strftime("%Y%m%d") for d in (ln.service_dates.start, ln.service_dates.end))
             if c.statement_dates:
                 service.update(d.strftime("%Y%m%d") for d in (c.statement_dates.start, c.statement_dates.end))
+    policy_text = (ROOT / "edi_cgt" / "policy" / "data" / "medi-cal-cgt-2025-07.xml").read_text()
+    service.update(d.replace("-", "") for d in re.findall(r"\b\d{4}-\d\d-\d\d\b", policy_text))
     return words, births - service
 
 
-def test_no_phi_in_any_output_file(baseline: Path, archive: dict[str, object]) -> None:
+def test_no_phi_in_any_output_file_but_the_277cas(baseline: Path, archive: dict[str, object]) -> None:
+    # The 277CAs name the patient (NM1*QC, as the X214 requires; --redact-acks takes it out);
+    # nothing else a replay writes carries a name, a member id or a birth date.
     words, births = _phi(archive["paths"])  # type: ignore[arg-type]
     assert len(words) > 10 and births
     word_re = re.compile(r"\b(" + "|".join(map(re.escape, sorted(words))) + r")\b")
     date_forms = {f for b in births for f in (b, f"{b[:4]}-{b[4:6]}-{b[6:]}")}
-    checked = 0
+    checked = named = 0
     for path in baseline.rglob("*"):
         if not path.is_file() or path.name == ".lock":
             continue
         text = path.read_text("latin-1")
         hit = word_re.search(text)
+        if path.suffix == ".277":
+            named += hit is not None
+            continue
         assert hit is None, (path, hit.group(0) if hit else None)
         assert not any(d in text for d in date_forms), path
         checked += 1
-    assert checked > 2 * N_FILES * 0.5
+    assert checked > N_FILES * 0.5 and named > 10
 
 
-def test_log_phi_puts_names_in_the_277(archive: dict[str, object], tmp_path: Path) -> None:
+def test_redact_acks_takes_the_patient_out_of_the_277(archive: dict[str, object], tmp_path: Path) -> None:
     path = next(p for p in archive["paths"]  # type: ignore[union-attr]
                 if "/bad/" not in p and replay_file(p, ReplayConfig(str(tmp_path / "probe")), record=False)
                 ["row"]["rejected"])
     words, _ = _phi([path])
-    rec = replay_file(path, ReplayConfig(str(tmp_path / "phi"), ack_phi=True))
-    ack = (tmp_path / "phi" / rec["row"]["ack"]).read_text("latin-1")
-    assert any(w in ack for w in words)
-    assert "REDACTED" not in ack
+    named = (tmp_path / "probe" / replay_file(path, ReplayConfig(str(tmp_path / "probe")))["row"]["ack"]).read_text()
+    assert any(w in named for w in words) and "REDACTED" not in named
+    rec = replay_file(path, ReplayConfig(str(tmp_path / "redacted"), redact_acks=True))
+    ack = (tmp_path / "redacted" / rec["row"]["ack"]).read_text("latin-1")
+    assert not any(re.search(rf"\b{re.escape(w)}\b", ack) for w in words)
+    assert "NM1*QC*1*REDACTED*****MI*REDACTED~" in ack
 
 
 def test_report_is_self_contained_and_escaped(baseline: Path) -> None:

@@ -5,7 +5,7 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
-from support import I_BODY, P_BODY, SAMPLES, interchange, manifest_counts, run_cli, sample_rows
+from support import I_BODY, P_BODY, SAMPLES, error_lines, interchange, manifest_counts, run_cli, sample_rows
 
 from edi_cgt.pipeline import read_claims
 from edi_cgt.x12.errors import X12SyntaxError
@@ -145,7 +145,7 @@ def test_every_malformed_sample_ends_with_a_clear_error_or_a_skipped_claim(row):
     assert res.returncode in (2, 3), err
     assert "Traceback" not in err
     if res.returncode == 2:
-        message = [ln for ln in err.splitlines() if ln.startswith("edi-cgt: error: ")]
+        message = error_lines(err)
         assert len(message) == 1 and str(path) in message[0] and ": segment " in message[0]
         with pytest.raises(X12SyntaxError):
             claims_of(path.read_bytes())

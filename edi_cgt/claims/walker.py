@@ -439,7 +439,7 @@ class ClaimReader:
         elif c.loop == "2400" and c.line is not None:
             if qual == "6R":
                 c.line.control_number = value
-            elif qual == "G1":
+            elif qual == "G1" and self._kind == "P":  # 005010X223 has no prior-auth REF in 2400
                 c.line.prior_authorizations.append(value)
 
     def _on_LIN(self, c: _Claim, els: list[str], n: int) -> None:

@@ -6,17 +6,15 @@ import datetime as dt
 import click
 
 from ._common import (
-    EXIT_OK,
-    EXIT_PASSED_THROUGH,
-    EXIT_REJECTED,
+    DATE,
     handle_errors,
     install_signal_handlers,
     log,
     log_event,
+    log_options,
+    progress_stream,
+    resolve_site,
 )
-
-_DATE = click.DateTime(formats=["%Y-%m-%d"])
-
 
 
 @click.command("filter")
@@ -26,11 +24,14 @@ _DATE = click.DateTime(formats=["%Y-%m-%d"])
 @click.option("--rejects", required=True, type=click.Path(allow_dash=True, dir_okay=False),
               help="Where the 277CA (005010X214) goes. Required.")
 @click.option("--ack-all", is_flag=True, help="Acknowledge every claim in the 277CA (accepted ones A2:20/WQ).")
+@click.option("--redact-acks", is_flag=True,
+              help="Put REDACTED for the patient's name and member id in the 277CA (by default the 277CA names "
+                   "the patient, as the X214 requires: it goes back to the submitter).")
 @click.option("--site", "site_path", type=click.Path(exists=True, dir_okay=False),
               help="Site settings (TOML): payer ids by program, facility NPI rosters.")
 @click.option("--policy", "policy_path", type=click.Path(exists=True, dir_okay=False),
               help="Policy file (default: the built-in Medi-Cal CGT policy, July 2025).")
-@click.option("--as-of", type=_DATE, help="Evaluate every claim as if on this date (YYYY-MM-DD).")
+@click.option("--as-of", type=DATE, help="Evaluate every claim as if on this date (YYYY-MM-DD).")
 @click.option("--read-all", is_flag=True,
               help="Read and decide every claim, not only those that carry a policy code (the others cannot be "
                    "rejected): every claim's segments are then checked; slower. Implied by --ack-all and --strict.")
@@ -42,9 +43,11 @@ _DATE = click.DateTime(formats=["%Y-%m-%d"])
                    "of the clean 837 whole and reported in a 999 (see --syntax-ack).")
 @click.option("--syntax-ack", type=click.Path(dir_okay=False),
               help="Where the 999 goes with --validate (default: the --rejects path + '.999').")
+@log_options
 @click.pass_context
 @handle_errors
-def filter_(ctx: click.Context, input_: str, output: str, rejects: str, ack_all: bool, site_path: str | None,
+def filter_(ctx: click.Context, input_: str, output: str, rejects: str, ack_all: bool, redact_acks: bool,
+            site_path: str | None,
             policy_path: str | None, as_of: dt.datetime | None, read_all: bool, strict: bool, validate: bool,
             syntax_ack: str | None) -> None:
     """Pass clean claims on, pull policy rejections out into a 277CA.
@@ -67,96 +70,41 @@ def filter_(ctx: click.Context, input_: str, output: str, rejects: str, ack_all:
     \b
     Only the claims that carry one of the policy's codes are read and decided;
     every other claim is counted and passes through as it came (no rule can
-    reject it). Every claim that goes in comes out once: in the clean 837 or in
-    the 277CA (or, if it could not be read, passed through unchanged and
-    logged). Files are written to a temporary name and renamed when complete;
-    on any error or signal no partial file is left. Logs (JSON on stderr) carry
-    claim ids and control numbers, never member names, ids or birth dates.
+    reject it; --read-all reads them too). Every claim that goes in comes out
+    once: in the clean 837 or in the 277CA (or, if it could not be read, passed
+    through unchanged and logged). Files are written to a temporary name and renamed when complete;
+    on any error or signal no partial file is left, and an output that is the
+    input file is refused before anything is written.
+
+    \b
+    On a terminal, stderr shows one line per rejected claim (and per claim with
+    warnings), a progress line and a closing summary; otherwise (or with
+    --log-format json) one JSON event per line: claim_rejected, claim_warning,
+    summary ... Logs carry claim ids and control numbers, never member names,
+    ids or birth dates (unless --log-phi). Without --site, $EDI_CGT_SITE or
+    ./edi-cgt.toml, one warning says which rules cannot reject.
 
     \b
     Exit status: 0 nothing rejected; 1 some claims rejected (outputs complete);
-    2 bad input, usage or an output that could not be written (no file left);
-    3 some transactions were passed through unread (outputs complete).
+    2 bad input, usage, an output that is the input, or an output that could
+    not be written (no file left); 3 some claims that were read could not be,
+    and were passed through unchanged (logged; outputs complete); 141 the reader of stdout went away (no file
+    left); 128+N stopped by signal N (no file left).
     """
+    from ..api import FilterResult, _filter, _summary_fields
     from ..decider import DeciderConfig, make_decider
-    from ..io import AtomicOutputs, describe_source, read_chunks
-    from ..pipeline import FilterOptions, run_filter
-    from ..writers.ack277 import AckWriter
+    from .terminal import Progress
 
-    import os
-
-    same = rejects == output or (rejects != "-" and output != "-" and os.path.abspath(rejects) == os.path.abspath(output))
-    if same and not _is_device(output):
-        raise click.UsageError("--rejects and --output must be different places (both name %r)" % rejects)
-    if validate and syntax_ack is None:
-        if rejects == "-":
-            raise click.UsageError("--validate with --rejects - needs --syntax-ack PATH for the 999")
-        syntax_ack = rejects + ".999"
+    if validate and syntax_ack is None and rejects == "-":
+        raise click.UsageError("--validate with --rejects - needs --syntax-ack PATH for the 999")
     install_signal_handlers()
-    where = describe_source(input_)
+    site_path = resolve_site(site_path, policy_path)
     decide = make_decider(DeciderConfig(policy_path, site_path, as_of.date() if as_of else None))
     logger = log()
-
-    source, spool = input_, None
-    rejected_syntax: frozenset[int] = frozenset()
-    ack999 = ""
-    if validate:
-        from ..validation import validate_x12
-
-        if input_ == "-":  # two passes over stdin: keep a copy (memory, then a temporary file)
-            import tempfile
-
-            spool = tempfile.NamedTemporaryFile(prefix="edi-cgt-stdin-", suffix=".837")
-            for chunk in read_chunks("-"):
-                spool.write(chunk)
-            spool.flush()
-            source = spool.name
-        result = validate_x12(read_chunks(source), where=where)
-        rejected_syntax = result.rejected_transactions()
-        ack999 = result.ack
-        for verdict in result.transactions:
-            if verdict.rejected:
-                logger.warning("syntax_rejected", file=where, transaction=verdict.control, set_id=verdict.set_id,
-                               problems=[f"{i.segment_id}{' ' + i.element if i.element else ''} code {i.code}"
-                                         for i in verdict.issues][:10])
-
-    # All outputs appear together or not at all (a failing 277CA write leaves no clean 837).
-    paths = (rejects, output) + ((syntax_ack,) if validate else ())
-    with AtomicOutputs(*paths) as outs:
-        ack_out, clean_out = outs[0], outs[1]
-        with AckWriter(ack_out.stream, ack_all=ack_all, include_phi=True, now=_now()) as ack:
-            options = FilterOptions(read_all=read_all or ack_all or strict, strict=strict,
-                                    syntax_rejected=rejected_syntax)
-            stats = run_filter(read_chunks(source), out=clean_out.stream, decide=decide, sinks=[ack], where=where,
-                               on_event=log_event, options=options)
-        if validate:
-            outs[2].write(ack999.encode("latin-1"))
-    if spool is not None:
-        spool.close()
-    summary = stats.as_dict()
-    summary["by_rule"] = dict(sorted(stats.by_rule.items()))
-    logger.info("summary", **summary)
-    if stats.unevaluated or stats.transactions_passed_through:
-        ctx.exit(EXIT_PASSED_THROUGH)
-    ctx.exit(EXIT_REJECTED if stats.rejected or stats.syntax_rejected else EXIT_OK)
-
-
-def _now() -> dt.datetime | None:
-    """SOURCE_DATE_EPOCH, when set, fixes the 277CA's dates and times (reproducible output)."""
-    import os
-
-    epoch = os.environ.get("SOURCE_DATE_EPOCH")
-    if epoch and epoch.isdigit():
-        return dt.datetime.fromtimestamp(int(epoch), tz=dt.timezone.utc).replace(tzinfo=None)
-    return None
-
-
-def _is_device(path: str) -> bool:
-    """True for a character device such as /dev/null, which two outputs may share."""
-    import os
-    import stat
-
-    try:
-        return path != "-" and stat.S_ISCHR(os.stat(path).st_mode)
-    except OSError:
-        return False
+    progress = Progress(progress_stream(stdout_used=output == "-"))
+    stats = _filter(input_, output, rejects, decider=decide, ack_all=ack_all, redact_acks=redact_acks,
+                    read_all=read_all, strict=strict, validate=validate, syntax_ack=syntax_ack, on_event=log_event,
+                    wrap=progress.wrap, sinks=[progress.sink] if progress.active else [],
+                    on_removed=lambda path: logger.warning("empty_output_removed", output=path))
+    logger.info("summary", **_summary_fields(stats))
+    ctx.exit(FilterResult._of(stats).exit_status)

@@ -6,9 +6,7 @@ import sys
 
 import click
 
-from ._common import EXIT_BAD_INPUT, EXIT_OK, handle_errors
-
-_DATE = click.DateTime(formats=["%Y-%m-%d"])
+from ._common import DATE, EXIT_BAD_INPUT, EXIT_OK, handle_errors, log_options
 
 
 @click.group()
@@ -19,7 +17,8 @@ def policy() -> None:
 @policy.command()
 @click.option("--policy", "policy_path", type=click.Path(exists=True, dir_okay=False),
               help="Policy file (default: the built-in Medi-Cal CGT policy, July 2025).")
-@click.option("--as-of", type=_DATE, help="Show what is in force on this date of service (YYYY-MM-DD); default: the latest revision.")
+@click.option("--as-of", type=DATE, help="Show what is in force on this date of service (YYYY-MM-DD); default: the latest revision.")
+@log_options
 @handle_errors
 def show(policy_path: str | None, as_of: dt.datetime | None) -> None:
     """Print the therapies, programs and rules in force.
@@ -36,6 +35,7 @@ def show(policy_path: str | None, as_of: dt.datetime | None) -> None:
 
 @policy.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@log_options
 @click.pass_context
 @handle_errors
 def validate(ctx: click.Context, files: tuple[str, ...]) -> None:

@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import click
 
-from ._common import EXIT_OK, EXIT_REJECTED, handle_errors, install_signal_handlers, log
+from ._common import EXIT_OK, EXIT_REJECTED, handle_errors, install_signal_handlers, log, log_options
 
 
 @click.command("validate")
 @click.argument("input_", metavar="[INPUT]", default="-", type=click.Path(allow_dash=True, dir_okay=False))
 @click.option("-o", "--output", default="-", show_default=True, type=click.Path(allow_dash=True, dir_okay=False),
               help="Where the 999 (005010X231A1) goes ('-' = stdout).")
+@log_options
 @click.pass_context
 @handle_errors
 def validate(ctx: click.Context, input_: str, output: str) -> None:
@@ -35,19 +36,21 @@ def validate(ctx: click.Context, input_: str, output: str) -> None:
 
     \b
     Logs (JSON on stderr) give each error's segment number, segment, element and
-    code, never the data value (which may be a name or member id) unless the
-    global --log-phi is given. The 999 itself copies bad values (IK404), as the
+    code, never the data value (which may be a name or member id) unless
+    --log-phi is given. The 999 itself copies bad values (IK404), as the
     standard asks: it is a reply to the submitter, not a log.
 
     \b
     Exit status: 0 valid; 1 invalid (the 999 says why); 2 the input cannot be
-    read as X12, its version has no map, or the output cannot be written (no
-    file left).
+    read as X12, its version has no map, the output is the input file, or the
+    output cannot be written (no file left); 141 the reader of stdout went
+    away; 128+N stopped by signal N.
     """
-    from ..io import AtomicOutput, describe_source, read_chunks
+    from ..io import AtomicOutput, describe_source, read_chunks, refuse_overwrite
     from ..validation import validate_x12
     from ..x12.errors import safe_id
 
+    refuse_overwrite([("input", input_)], [("-o", output)])
     install_signal_handlers()
     where = describe_source(input_)
     logger = log()

@@ -38,6 +38,7 @@ class Finding:
     line_number: int | None = None  # LX01 of the line that caused it; None = whole claim
     code: str | None = None  # the HCPCS/CPT the finding is about, if any
     ack: AckCode | None = None
+    fix: str = ""  # what the biller should do about it (the rule's <fix> in the policy data)
 
     @property
     def is_error(self) -> bool:

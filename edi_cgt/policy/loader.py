@@ -1,10 +1,12 @@
 # Reading policy files: safe parse, XSD validation, semantic checks, revision chains.
 #
-# Strategy: three passes, each reporting `Problem`s with file and line so a policy author can
-# fix a file without reading code. (1) safexml parses with DTDs and entities refused; (2) the
-# XSD (schemas/cgt-policy.xsd, shipped as edi_cgt/policy/data/cgt-policy.xsd) checks shape and
-# value syntax; (3) this module checks what XSD 1.0 cannot: references between entries, rule
-# ids without an implementation, 277CA codes pyx12 would refuse, date ranges. A file with
+# Strategy: three passes over a file's bytes (read by edi_cgt.io, from a path or from the
+# package data, so this module opens nothing itself), each reporting `Problem`s with file and
+# line so a policy author can fix a file without reading code. (1) safexml parses with DTDs and
+# entities refused; (2) the XSD (schemas/cgt-policy.xsd, shipped as
+# edi_cgt/policy/data/cgt-policy.xsd) checks shape and value syntax; (3) this module checks what
+# XSD 1.0 cannot: references between entries, label diagnosis families outside their section's,
+# rule ids without an implementation, 277CA codes pyx12 would refuse, date ranges. A file with
 # `revises="ID"` is loaded on top of ID.xml found next to it (or among the built-in files),
 # giving a `Policy` whose documents are base-first.
 from __future__ import annotations
@@ -41,7 +43,8 @@ from .model import (
     TrialMarker,
     Units,
 )
-from .safexml import Problem, PolicyError, read_xml_file
+from ..io import FileReadError, read_small_file
+from .safexml import MAX_POLICY_BYTES, Problem, PolicyError, parse_xml_bytes
 
 __all__ = [
     "DEFAULT_POLICY",
@@ -73,14 +76,21 @@ def _as_path(path: "str | Path | resources.abc.Traversable") -> "Path | resource
     return Path(path) if isinstance(path, str) else path
 
 
+def _read(path: "Path | resources.abc.Traversable") -> bytes:
+    """A policy or schema file's bytes, or PolicyError naming the file."""
+    try:
+        return read_small_file(path, MAX_POLICY_BYTES, "policy file")
+    except FileReadError as exc:
+        raise PolicyError([Problem(exc.source, None, exc.reason)]) from None
+
+
 @lru_cache(maxsize=1)
 def schema() -> etree.XMLSchema:
     path = data_path(SCHEMA_NAME)
     if not path.is_file():  # running from a tree where the symlink was not kept
         alt = Path(__file__).resolve().parents[2] / "schemas" / SCHEMA_NAME
         path = alt if alt.is_file() else path
-    tree = read_xml_file(path)
-    return etree.XMLSchema(tree)
+    return etree.XMLSchema(parse_xml_bytes(_read(path), str(path)))
 
 
 # -- public API ------------------------------------------------------------------------------
@@ -105,19 +115,19 @@ def validate_policy_file(path: str | Path) -> list[Problem]:
     return []
 
 
-def load_document(path: str | Path) -> PolicyDocument:
-    """Parse and schema-validate one file, without resolving `revises`."""
-    p = _as_path(path)
-    tree = read_xml_file(p)
+def load_document(data: bytes, source: str) -> PolicyDocument:
+    """Parse and schema-validate one policy file's bytes, without resolving `revises`;
+    `source` names the file in problems."""
+    tree = parse_xml_bytes(data, source)
     sch = schema()
     if not sch.validate(tree):
-        raise PolicyError([Problem(str(p), e.line or None, e.message) for e in sch.error_log])
-    return _document(tree.getroot(), str(p))
+        raise PolicyError([Problem(source, e.line or None, e.message) for e in sch.error_log])
+    return _document(tree.getroot(), source)
 
 
 # -- revision chains ---------------------------------------------------------------------------
 def _load_chain(path: Path, seen: tuple[str, ...]) -> list[PolicyDocument]:
-    doc = load_document(path)
+    doc = load_document(_read(path), str(path))
     if doc.revises is None:
         return [doc]
     if doc.id in seen or len(seen) >= MAX_REVISION_DEPTH:
@@ -247,9 +257,9 @@ def _document(root: etree._Element, path: str) -> PolicyDocument:
 def _therapy(t: etree._Element) -> Therapy:
     u = t.find("units")
     try:
-        max_units = Decimal(u.get("max-per-line"))
+        max_units = Decimal(u.get("max-per-date"))
     except InvalidOperation:  # the schema already refuses this; keep a clear message anyway
-        raise PolicyError([Problem("policy", u.sourceline, "max-per-line is not a number")]) from None
+        raise PolicyError([Problem("policy", u.sourceline, "max-per-date is not a number")]) from None
     drg = t.find("not-under-drg")
     return Therapy(
         code=t.get("code"),
@@ -257,7 +267,7 @@ def _therapy(t: etree._Element) -> Therapy:
         generic=t.get("generic"),
         therapy_class=t.get("class"),
         descriptor=_text(t.find("descriptor")) or "",
-        units=Units(u.get("basis"), max_units, u.get("confidence"), u.get("severity"), _text(u.find("note"))),
+        units=Units(u.get("basis"), u.get("unit-code"), max_units, u.get("confidence"), u.get("severity"), _text(u.find("note"))),
         indications=tuple(
             Indication(i.get("section"), i.get("heading"), _codes(i.get("disease")), _codes(i.get("families")), _codes(i.get("settings")), _cite(i))
             for i in t.iterfind("indication")
@@ -292,6 +302,7 @@ def _program(p: etree._Element) -> object:
             products=tuple(x.get("code") for x in p.iterfind("product")),
             ended=_date(p.get("ended")),
             ended_confidence=p.get("ended-confidence"),
+            ended_severity=p.get("ended-severity"),
             note=note,
             line=line,
         )
@@ -315,6 +326,7 @@ def _rule(r: etree._Element) -> RuleSpec:
         cite=_cite(r),
         confidence_note=_text(r.find("confidence-note")) or "",
         acks=acks,
+        fix=_text(r.find("fix")) or "",
         configurable=r.get("configurable", "true") in ("true", "1"),
         applies_to_voids=r.get("applies-to-voids", "false") in ("true", "1"),
         uses=_codes(r.get("uses")),
@@ -340,6 +352,28 @@ def _check_policy(policy: Policy) -> list[Problem]:
     for doc, view in zip(policy.documents, views):
         problems.extend(_check_document(doc, view, REGISTRY, ROSTER_KEYS, OPTION_KEYS, PAYER_KEYS))
     return problems
+
+
+def _check_label_families(doc: PolicyDocument, view: PolicyView, bad) -> Iterable[Problem]:
+    """A therapy's label families must lie inside its section's disease families: a label code
+    outside them could never be accepted (CGT-DIAGNOSIS-OUTSIDE-SECTION fires first), so the
+    data would contradict itself. Checked for every therapy this document defines or whose
+    families it (re)defines, and reported at that entry's line."""
+    fams = view.families
+    for t in view.therapies.values():
+        for ind in t.indications:
+            changed = [f for f in ind.disease + ind.families if f in doc.families]
+            if t.code not in doc.therapies and not changed:
+                continue
+            line = t.line if t.code in doc.therapies else doc.families[changed[0]].line
+            disease = tuple(fams[f] for f in ind.disease if f in fams)
+            for fid in ind.families:
+                if fid not in fams:
+                    continue  # reported as an unknown family
+                out = fams[fid].outside(disease)
+                if out:
+                    yield bad(line, f"therapy {t.code} ({ind.heading}): label family '{fid}' is not inside the section's "
+                                    f"disease families ({', '.join(ind.disease)}): {', '.join(out)} would always be rejected")
 
 
 def _check_document(doc: PolicyDocument, view: PolicyView, registry, roster_keys, option_keys, payer_keys) -> Iterable[Problem]:
@@ -371,8 +405,9 @@ def _check_document(doc: PolicyDocument, view: PolicyView, registry, roster_keys
                     yield bad(t.line, f"therapy {t.code}: unknown setting '{st}'")
         if t.code not in view.codes:
             yield bad(t.line, f"therapy {t.code} has no <codes> entry with its validity dates")
-        if t.units.max_per_line <= 0:
-            yield bad(t.line, f"therapy {t.code}: max-per-line must be positive")
+        if t.units.max_per_date <= 0:
+            yield bad(t.line, f"therapy {t.code}: max-per-date must be positive")
+    yield from _check_label_families(doc, view, bad)
     for p in doc.programs.values():
         line = getattr(p, "line", None)
         if isinstance(p, CarveOut):

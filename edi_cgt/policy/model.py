@@ -109,6 +109,17 @@ class Family:
         c = code.replace(".", "").upper()
         return any(c.startswith(p) for p in self.include) and not any(c.startswith(p) for p in self.exclude)
 
+    def outside(self, others: "tuple[Family, ...]") -> tuple[str, ...]:
+        """The include prefixes of this family not wholly inside one of `others`: a prefix is
+        inside a family when it starts with one of its includes, none of its excludes, and
+        this family also excludes whatever that family excludes below the prefix."""
+
+        def inside(p: str, f: Family) -> bool:
+            return (any(p.startswith(q) for q in f.include) and not any(p.startswith(e) for e in f.exclude)
+                    and all(any(e.startswith(x) for x in self.exclude) for e in f.exclude if e.startswith(p)))
+
+        return tuple(p for p in self.include if not any(inside(p, f) for f in others))
+
 
 @dataclass(frozen=True, slots=True)
 class CodeDates:
@@ -134,11 +145,17 @@ class CodeDates:
 
 @dataclass(frozen=True, slots=True)
 class Units:
-    basis: str
-    max_per_line: Decimal
+    basis: str  # the billing unit in words ("per treatment")
+    unit_code: str  # the X12 unit code (SV103 / SV204) a line must use, e.g. "UN"
+    max_per_date: Decimal  # most units on one claim and date of service, summed over lines
     confidence: str
-    severity: str | None = None  # overrides the units rule's severity for this code
+    severity: str | None = None  # overrides the units rule's severity for a count over the max
     note: str | None = None
+
+    @property
+    def max_per_line(self) -> Decimal:
+        """The same limit under its old name, which render.py still prints."""
+        return self.max_per_date
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,11 +246,19 @@ class Rems:
     products: tuple[str, ...]
     ended: _dt.date | None = None  # first date of service on which the REMS no longer applies
     ended_confidence: str | None = None
+    ended_severity: str | None = None  # finding severity from `ended` on; None: no check then
     note: str | None = None
     line: int | None = field(default=None, compare=False)
 
     def applies_on(self, day: _dt.date) -> bool:
+        """Whether the REMS itself is in force on `day`."""
         return self.ended is None or day < self.ended
+
+    def checked_on(self, day: _dt.date) -> tuple[bool, str | None]:
+        """(check the facility on `day`?, severity override: None = the rule's own)."""
+        if self.applies_on(day):
+            return True, None
+        return self.ended_severity is not None, self.ended_severity
 
 
 @dataclass(frozen=True, slots=True)
@@ -274,6 +299,7 @@ class RuleSpec:
     cite: Cite
     confidence_note: str
     acks: tuple[RuleAck, ...]
+    fix: str = ""  # what the biller should do to make the claim pass (plain language)
     configurable: bool = True
     applies_to_voids: bool = False
     uses: tuple[str, ...] = ()
@@ -378,9 +404,6 @@ class PolicyView:
         return {}
 
     # -- lookups ----------------------------------------------------------------------
-    def programs_of(self, kind: type) -> tuple:
-        return tuple(p for p in self.programs.values() if isinstance(p, kind))
-
     def trigger_codes(self) -> frozenset[str]:
         """Codes at least one of which a claim must carry for any rule to fire (see engine)."""
         return self._triggers

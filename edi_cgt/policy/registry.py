@@ -165,4 +165,5 @@ class Context:
             line_number=line.number if line is not None else None,
             code=code if code is not None else (line.code if line is not None else None),
             ack=self.spec.ack_for(self.claim.kind),
+            fix=self.spec.fix,
         )

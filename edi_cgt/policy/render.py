@@ -6,14 +6,16 @@
 from __future__ import annotations
 
 import datetime as _dt
+import textwrap
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
 from ..claims.model import Claim
-from .findings import Decision
+from .findings import AckCode, Decision
 from .model import Bundle, CarveOut, Companion, Policy, PolicyView, Rems
 
-__all__ = ["render_policy_text", "policy_rows", "CheckRow", "CHECK_HEADER", "check_rows", "render_check_table", "table"]
+__all__ = ["render_policy_text", "policy_rows", "CheckRow", "CHECK_HEADER", "CONFIDENCE", "check_rows", "render_check_table",
+           "table", "wrap", "ack_text", "decision_word", "no_findings_reason"]
 
 
 def table(header: Sequence[str], rows: Iterable[Sequence[str]], max_width: int = 60) -> str:
@@ -51,10 +53,7 @@ def policy_rows(view: PolicyView, as_of: _dt.date | None) -> tuple[list[list[str
     for r in view.rules.values():
         if as_of is not None and not r.in_force(as_of):
             continue
-        acks = "; ".join(
-            (f"{a.claim_kind}: " if a.claim_kind else "") + a.ack.composite(":") + (f" +{a.ack.extra_status}" if a.ack.extra_status else "")
-            for a in r.acks
-        )
+        acks = "; ".join((f"{a.claim_kind}: " if a.claim_kind else "") + (ack_text(a.ack) or "") for a in r.acks)
         rules.append([r.id, r.severity, r.confidence, acks, r.title])
     return therapies, rules
 
@@ -71,7 +70,17 @@ def render_policy_text(policy: Policy | PolicyView, as_of: _dt.date | None = Non
         out.append("  " + _program_line(p, as_of))
     out += ["", "Rules (severity: error rejects the claim; confidence V/S/U)"]
     out.append(table(["rule", "severity", "conf", "277CA", "title"], rules, max_width=90))
+    out += ["", "What to fix (more: edi-cgt explain RULE-ID)"]
+    for r in view.rules.values():
+        if r.fix and (as_of is None or r.in_force(as_of)):
+            out.append(wrap(r.fix, f"  {r.id}: ", "      "))
     return "\n".join(out) + "\n"
+
+
+def wrap(text: str, first: str = "", rest: str = "", width: int = 100) -> str:
+    """`text` filled to `width` columns, the first line after `first`, the others after `rest`."""
+    return textwrap.fill(" ".join(text.split()), width=width, initial_indent=first, subsequent_indent=rest,
+                         break_long_words=False, break_on_hyphens=False)
 
 
 def _program_line(p: object, as_of: _dt.date | None) -> str:
@@ -91,34 +100,65 @@ def _program_line(p: object, as_of: _dt.date | None) -> str:
 
 @dataclass(frozen=True, slots=True)
 class CheckRow:
-    """One row of the per-claim check table (one per finding, or one for a clean claim)."""
+    """One row of the per-claim check result (one per finding, or one for a claim without any).
+
+    The JSON Lines rows of `check --format jsonl` are these fields after `file`; a field that
+    does not apply (no rule on a clean claim, no line for a claim-level finding) is None."""
 
     claim_id: str
     claim_index: int | None
     segment_number: int | None
-    verdict: str  # "rejected" | "accepted"
-    rule_id: str
-    severity: str
-    line_number: int | None
-    code: str
-    ack: str
-    message: str
+    decision: str  # "reject" (some finding is an error) | "accept"
+    rule_id: str | None
+    severity: str | None  # "error" | "warning"
+    line_number: int | None  # LX01 of the line the finding is about
+    code: str | None  # HCPCS/CPT the finding is about
+    ack: str | None  # 277CA status, e.g. "A8:228 +454"
+    message: str  # what is wrong with this claim (or why it has no findings)
+    passage: str | None  # the policy passage the finding rests on, in full
+    fix: str | None  # what the biller should do to make the claim pass
 
     def cells(self) -> list[str]:
+        """The table columns (CHECK_HEADER): passage and fix are left to `edi-cgt explain`."""
         return [
             self.claim_id,
             "" if self.claim_index is None else str(self.claim_index),
-            self.verdict,
-            self.rule_id,
-            self.severity,
+            self.decision,
+            self.rule_id or "-",
+            self.severity or "-",
             "" if self.line_number is None else str(self.line_number),
-            self.code,
-            self.ack,
+            self.code or "",
+            self.ack or "",
             self.message,
         ]
 
 
-CHECK_HEADER = ["claim", "#", "verdict", "rule", "severity", "line", "code", "277CA", "message"]
+CHECK_HEADER = ["claim", "#", "decision", "rule", "severity", "line", "code", "277CA", "message"]
+CONFIDENCE = {"V": "verified in a primary source", "S": "secondary source only", "U": "unverified"}
+
+
+def decision_word(decision: Decision) -> str:
+    return "reject" if decision.rejected else "accept"
+
+
+def ack_text(ack: AckCode | None) -> str | None:
+    """A 277CA status as the check table, policy show and explain print it: 'A8:228 +454'."""
+    if ack is None:
+        return None
+    return ack.composite(":") + (f" +{ack.extra_status}" if ack.extra_status else "")
+
+
+def no_findings_reason(claim: Claim, policy: Policy | PolicyView | None = None, as_of: _dt.date | None = None) -> str:
+    """Why a claim has no finding, in words: outside the policy (clinical trial), a void, or none."""
+    if policy is not None:
+        from .engine import claim_exemption, evaluation_date
+
+        why = claim_exemption(claim, policy.in_force(evaluation_date(claim, as_of)))
+        if why:
+            return f"outside the CGT policy ({why})"
+        if claim.is_void:
+            return "no findings (void: rules not applied)"
+    return "no findings"
 
 
 def check_rows(claim: Claim, decision: Decision, policy: Policy | PolicyView | None = None, as_of: _dt.date | None = None) -> list[CheckRow]:
@@ -128,26 +168,14 @@ def check_rows(claim: Claim, decision: Decision, policy: Policy | PolicyView | N
         claim_id=claim.claim_id,
         claim_index=loc.claim_index if loc else None,
         segment_number=loc.segment_number if loc else None,
-        verdict="rejected" if decision.rejected else "accepted",
+        decision=decision_word(decision),
     )
     if not decision.findings:
-        message = "no findings"
-        if policy is not None:
-            from .engine import claim_exemption, evaluation_date
-
-            why = claim_exemption(claim, policy.in_force(evaluation_date(claim, as_of)))
-            if why:
-                message = f"outside the CGT policy ({why})"
-            elif claim.is_void:
-                message = "no findings (void: rules not applied)"
-        return [CheckRow(rule_id="-", severity="-", line_number=None, code="", ack="", message=message, **base)]
-    rows = []
-    for f in decision.findings:
-        ack = ""
-        if f.ack is not None:
-            ack = f.ack.composite(":") + (f" +{f.ack.extra_status}" if f.ack.extra_status else "")
-        rows.append(CheckRow(rule_id=f.rule_id, severity=f.severity, line_number=f.line_number, code=f.code or "", ack=ack, message=f.message, **base))
-    return rows
+        return [CheckRow(rule_id=None, severity=None, line_number=None, code=None, ack=None,
+                         message=no_findings_reason(claim, policy, as_of), passage=None, fix=None, **base)]
+    return [CheckRow(rule_id=f.rule_id, severity=f.severity, line_number=f.line_number, code=f.code or None,
+                     ack=ack_text(f.ack), message=f.message, passage=f.passage or None, fix=f.fix or None, **base)
+            for f in decision.findings]
 
 
 def render_check_table(rows: Iterable[CheckRow]) -> str:

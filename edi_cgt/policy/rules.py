@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 from typing import Iterator
 
 from .model import Bundle, CarveOut, CarveOutProduct, Companion, Rems
@@ -17,6 +18,7 @@ from .registry import REGISTRY, Context, rule
 __all__ = ["REGISTRY"]
 
 _TAR = re.compile(r"\d{11}")
+_UNIT_WORDS = {"UN": "units", "MJ": "minutes", "DA": "days"}
 _DRG_SETTING = "inpatient-drg"
 _CAH_SETTING = "critical-access-hospital"
 
@@ -66,6 +68,35 @@ def clinical_trial_unmarked(ctx: Context) -> Iterator:
                 cite=trial.cite,
             )
         )
+
+
+@rule("CGT-CLINICAL-TRIAL-MODIFIER-ONLY")
+def clinical_trial_modifier_only(ctx: Context) -> Iterator:
+    # The engine has already exempted claims with a claim-level marker (Z00.6, condition code
+    # 30); what is left is a line exempted by its Q0/Q1 modifier, with or without REF*P4.
+    trial = ctx.policy.clinical_trial
+    if trial is None or not ctx.exempt_lines or (ctx.claim.demonstration_project and trial.values("demonstration-project")):
+        return
+    words = {"diagnosis": "no {} diagnosis", "condition-code": "no condition code {}", "demonstration-project": "no REF*{} trial number"}
+    missing = [words[m.kind].format(_icd(m.value) if m.kind == "diagnosis" else m.value) for m in trial.markers
+               if m.kind in words and not (m.kind == "condition-code" and ctx.claim.kind != "I")]
+    mods, triggers = trial.values("modifier", "line"), ctx.policy.trigger_codes()
+    for line in ctx.claim.lines:
+        if line.number in ctx.exempt_lines and line.code in triggers:
+            mod = "/".join(m for m in line.modifiers if m in mods)
+            therapy = ctx.policy.therapies.get(line.code)
+            yield from _emit(
+                ctx.finding(
+                    f"{therapy.label if therapy else line.code} carries clinical-trial modifier {mod}, but the claim has {', '.join(missing)}: the line is left out of "
+                    "the CGT rules (TAR included) on the modifier alone",
+                    line=line,
+                    cite=trial.cite,
+                )
+            )
+
+
+def _icd(code: str) -> str:
+    return f"{code[:3]}.{code[3:]}" if len(code) > 3 else code
 
 
 # -- setting ---------------------------------------------------------------------------------
@@ -131,13 +162,16 @@ def rems_facility(ctx: Context) -> Iterator:
         npi = ctx.claim.service_facility_npi
         for line, therapy in ctx.cgt_lines():
             day = ctx.day(line)
-            if therapy.code not in rems.products or day is None or not rems.applies_on(day):
+            if therapy.code not in rems.products or day is None or (npi is not None and npi in roster):
                 continue
-            if npi is None or npi not in roster:
+            checked, severity = rems.checked_on(day)
+            if checked:
+                ended = f" (the FDA ended this REMS on {rems.ended}; the policy page still requires a REMS-certified facility)" if severity else ""
                 yield from _emit(
                     ctx.finding(
-                        f"{therapy.label} given at facility NPI {npi or '(none)'}, which is not on the site's REMS-certified list",
+                        f"{therapy.label} given at facility NPI {npi or '(none)'}, which is not on the site's REMS-certified list{ended}",
                         line=line,
+                        severity=severity,
                         cite=rems.cite,
                     )
                 )
@@ -217,13 +251,34 @@ def admin_same_day_review(ctx: Context) -> Iterator:
 # -- units, diagnosis, code dates --------------------------------------------------------------
 @rule("CGT-UNITS-OVER-MAX")
 def units_over_max(ctx: Context) -> Iterator:
+    # A line in the wrong unit code is wrong whatever its count; the others are summed per code
+    # and first date of service, and a finding goes on the line where the sum passes the limit.
+    totals: dict[tuple[str, object], tuple[Decimal, list[int]]] = {}
     for line, therapy in ctx.cgt_lines():
-        if line.unit_basis == "UN" and line.units > therapy.units.max_per_line:
+        units = therapy.units
+        if line.unit_basis != units.unit_code:
             yield from _emit(
                 ctx.finding(
-                    f"{therapy.label} billed with {line.units} units; the code is billed {therapy.units.basis}, at most {therapy.units.max_per_line} per line",
+                    f"{therapy.label} is billed {units.basis}, counted in {_UNIT_WORDS.get(units.unit_code, units.unit_code)} "
+                    f"({units.unit_code}); this line is {line.units} {_UNIT_WORDS.get(line.unit_basis, 'of unit code')} ({line.unit_basis})",
                     line=line,
-                    severity=therapy.units.severity,
+                    cite=therapy.cite,
+                )
+            )
+            continue
+        span = ctx.dates(line)
+        key = (therapy.code, span[0] if span is not None else None)
+        before, numbers = totals.get(key, (Decimal(0), []))
+        total = before + line.units
+        totals[key] = (total, numbers + [line.number])
+        if before <= units.max_per_date < total:
+            on = f"on {key[1]}" if key[1] is not None else "on this claim"
+            over = f"{line.units} units" if not numbers else f"{total} units over lines {', '.join(map(str, numbers + [line.number]))}"
+            yield from _emit(
+                ctx.finding(
+                    f"{therapy.label} billed with {over} {on}; the code is billed {units.basis}, at most {units.max_per_date} per date of service",
+                    line=line,
+                    severity=units.severity,
                     cite=therapy.cite,
                 )
             )

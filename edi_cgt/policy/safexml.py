@@ -9,11 +9,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 from lxml import etree
 
-__all__ = ["Problem", "PolicyError", "MAX_POLICY_BYTES", "parse_xml_bytes", "read_xml_file", "safe_parser"]
+__all__ = ["Problem", "PolicyError", "MAX_POLICY_BYTES", "parse_xml_bytes", "check_tree", "safe_parser"]
 
 MAX_POLICY_BYTES = 4 * 1024 * 1024
 
@@ -81,14 +80,3 @@ def check_tree(tree: etree._ElementTree, source: str) -> None:
     for node in tree.iter():
         if isinstance(node, etree._Entity):
             raise PolicyError([Problem(source, node.sourceline, "refused: entity references are not allowed in a policy file")])
-
-
-def read_xml_file(path: str | Path) -> etree._ElementTree:
-    """Read and safely parse a file; the size check happens before the whole file is read."""
-    p = Path(path) if isinstance(path, str) else path  # a Path, or an importlib Traversable
-    try:
-        with p.open("rb") as fh:
-            data = fh.read(MAX_POLICY_BYTES + 1)
-    except OSError as exc:
-        raise PolicyError([Problem(str(p), None, f"cannot read file: {exc.strerror or exc}")]) from None
-    return parse_xml_bytes(data, str(p))

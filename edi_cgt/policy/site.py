@@ -1,9 +1,9 @@
 # Site settings: the facts about one installation that no claim carries.
 #
-# Strategy: a small TOML file read with tomllib into one frozen `SiteSettings`. Which payer ids
-# are Medi-Cal fee-for-service and which are managed care plans, which facility NPIs are
-# REMS-certified or treatment centers, the undecided policy questions ([options]) and
-# per-rule severity changes. Everything is checked on load: unknown keys, wrong types, NPIs
+# Strategy: a small TOML file (its bytes read by edi_cgt.io) parsed with tomllib into one frozen
+# `SiteSettings`. Which payer ids are Medi-Cal fee-for-service and which are managed care plans,
+# which facility NPIs are REMS-certified or treatment centers, the undecided policy questions
+# ([options]) and per-rule severity changes. Everything is checked on load: unknown keys, wrong types, NPIs
 # that fail the Luhn check (with the 80840 prefix), oversized files. Absent keys stay None so a
 # rule can tell "not configured" from "configured as empty" (the REMS rule runs only when
 # [facilities] rems_certified is present at all).
@@ -16,6 +16,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Mapping
 
+from ..io import FileReadError, read_small_file
 from .findings import ERROR, WARNING
 from .safexml import Problem
 
@@ -91,17 +92,14 @@ class SiteSettings:
 
 
 def load_site(path: str | Path, policy: Any = None) -> SiteSettings:
-    """Read a site TOML file. With `policy` (a Policy or PolicyView), severity overrides are
-    also checked against its rule ids. Raises SiteError with every problem found."""
-    p = Path(path)
+    """Read a site TOML file (through edi_cgt.io) and parse it with `parse_site`. With `policy`
+    (a Policy or PolicyView), severity overrides are also checked against its rule ids. Raises
+    SiteError with every problem found."""
     try:
-        size = p.stat().st_size
-        if size > MAX_SITE_BYTES:
-            raise SiteError([Problem(str(p), None, f"file is {size} bytes; site files are limited to {MAX_SITE_BYTES}")])
-        data = p.read_bytes()
-    except OSError as exc:
-        raise SiteError([Problem(str(p), None, f"cannot read site file: {exc.strerror or exc}")]) from None
-    return parse_site(data, str(p), policy)
+        data = read_small_file(path, MAX_SITE_BYTES, "site file")
+    except FileReadError as exc:
+        raise SiteError([Problem(exc.source, None, exc.reason)]) from None
+    return parse_site(data, str(path), policy)
 
 
 def parse_site(data: bytes, source: str = "<site>", policy: Any = None) -> SiteSettings:
