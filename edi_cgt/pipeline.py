@@ -18,6 +18,7 @@
 # then end_transaction(). They never see a claim that is then taken back.
 from __future__ import annotations
 
+import bisect
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
@@ -357,7 +358,7 @@ class _Transaction:
             base = held.append(piece.data)
             index.segments += piece.segments
             if piece.data:
-                index.census(piece.data, p)
+                index.census(piece.data, p, keep_values=not (held.spilled or piece.end == "more"))
                 index.find_triggers(piece.data, base, p)
                 eager = eager or held.spilled or piece.end == "more"
                 if eager:
@@ -383,13 +384,13 @@ class _Transaction:
             index.se = held.size
 
     def _locate(self) -> None:
-        """The structure of the index (kept in memory: every piece still is)."""
+        """The structure of the index (when the pieces were not located as they came, they are
+        all still in memory)."""
         index = self.index
         if not index.located:
-            for offset, chunk in _pieces(self.held):
+            for offset, chunk in self.held.parts():
                 index.locate(chunk, offset, self.patterns)
             index.located = True
-        index.build_tree()
 
     # -- deciding -----------------------------------------------------------------------------
     def decide_claims(self, kind: str, version: str) -> None:
@@ -410,7 +411,7 @@ class _Transaction:
             self._notices(reader)
             self._accept_unread(info)
             return
-        if index.problem is not None:
+        if index.problem is not None:  # an HL level no claim can hang in: no claim by claim
             self._notices(reader)
             offset = index.problem[0]
             text = index.problem_text(self.held.read(offset, self.held.find(self.d.segment, offset)))
@@ -459,14 +460,13 @@ class _Transaction:
     def _odd_charges(self) -> list[int]:
         """Claims whose CLM02 is not a number (one number rule: x12.values)."""
         index, p = self.index, self.patterns
-        odd = []
-        for k in range(index.claims):
-            start = index.clm[k]
-            data = self.held.read(start, self.held.find(self.d.segment, start) + 1)
-            m = p.clm02_first.match(data)
-            if m is not None and sum_amounts([m.group(1) or b""]) is None:
-                odd.append(k)
-        return odd
+        values = index.clm02
+        if values is None:  # a transaction too big to keep them: read them again
+            values = []
+            for start in index.clm:
+                m = p.clm02_first.match(self.held.read(start, self.held.find(self.d.segment, start) + 1))
+                values.append(m.group(1) or b"" if m is not None else b"")
+        return [k for k, value in enumerate(values) if sum_amounts([value]) is None]
 
     def _read(self, reader: ClaimReader, wanted: list[int], first_claim: int) -> "dict[int, tuple[Claim | None, Decision | None]]":
         """Read and decide the wanted claims, each with the HL blocks above it; (None, None) for
@@ -478,7 +478,10 @@ class _Transaction:
         out: dict[int, tuple[Claim | None, Decision | None]] = {}
         for k in wanted:
             try:
-                level = self._level(reader, index.claim_hl[k], path)
+                misplaced = index.claim_problem(k)
+                if misplaced is not None:  # (this claim alone: the others hang where they should)
+                    raise TransactionError(misplaced[1], segment_number=self._number(misplaced[0]))
+                level = self._level(reader, index.claim_hl(k), path)
                 start, end = index.clm[k], index.claim_end(k)
                 claim = reader.read_claim(self._texts(start, end), self._number(start), level,
                                           claim_index=first_claim + k + 1, st_number=self.st.number)
@@ -569,27 +572,28 @@ class _Transaction:
         return runs
 
     def _by_billing_provider(self, a: int, b: int) -> Iterator[tuple[int, int, int]]:
-        """Claims a..b-1 split where their billing-provider HL (level 20) changes:
-        (first, end, that HL's index)."""
+        """Claims a..b-1 split where their billing provider (the level-20 HL above them)
+        changes: (first, end, that HL's index)."""
         index = self.index
-        start, top = a, self._top(a)
-        for k in range(a + 1, b):
-            t = self._top(k)
-            if t != top:
-                yield start, k, top
-                start, top = k, t
-        yield start, b, top
-
-    def _top(self, k: int) -> int:
-        i = self.index.claim_hl[k]
-        parent = self.index.parent
-        while parent[i] >= 0:
-            i = parent[i]
-        return i
+        clm, hl, tops = index.clm, index.hl, index.tops
+        t = bisect.bisect_right(tops, index.claim_hl(a)) - 1
+        start = a
+        for t2 in range(t + 1, len(tops)):
+            split = bisect.bisect_left(clm, hl[tops[t2]], start, b)
+            if split >= b:
+                break
+            if split > start:
+                yield start, split, tops[t] if t >= 0 else -1
+                start = split
+            t = t2
+        yield start, b, tops[t] if t >= 0 else -1
 
     def _billing_provider(self, i: int) -> Provider | None:
-        """The 2010AA billing provider of level-20 HL i (None when it cannot be read)."""
+        """The 2010AA billing provider of level-20 HL i (None when there is none, or it cannot be
+        read)."""
         index = self.index
+        if i < 0:
+            return None
         reader = ClaimReader(self.d, EnvelopeContext(self.run.env.isa, None), kind="P", version="",  # type: ignore[arg-type]
                              transaction_index=0)
         try:
@@ -601,25 +605,30 @@ class _Transaction:
     def _charges(self, a: int, b: int) -> Decimal:
         """The sum of CLM02 of claims a..b-1 (all numbers: odd ones are read)."""
         index = self.index
-        data = self.held.read(index.clm[a], index.claim_end(b - 1))
-        values = self.patterns.clm02.findall(data)
-        first = self.patterns.clm02_first.match(data)
-        if first is not None:
-            values.append(first.group(1) or b"")
+        values = index.clm02[a:b] if index.clm02 is not None else None
+        if values is None:  # a transaction too big to keep them: read them again
+            data = self.held.read(index.clm[a], index.claim_end(b - 1))
+            values = self.patterns.clm02.findall(data)
+            first = self.patterns.clm02_first.match(data)
+            if first is not None:
+                values.insert(0, first.group(1) or b"")
         return sum_amounts(values) or Decimal(0)
 
     def _header_end(self) -> int:
-        """Where the header (ST up to the first HL) ends."""
+        """Where the header (ST up to the first HL or CLM) ends."""
         index, p = self.index, self.patterns
         if index.located:
-            return index.hl[0] if len(index.hl) else index.se
-        for offset, chunk in _pieces(self.held):  # in memory: pieces of whole segments
-            m = p.hl_first.match(chunk) if offset else None
-            if m is not None:
-                return offset
-            m = p.hl.search(chunk)
-            if m is not None:
-                return offset + m.start(1)
+            return min(index.hl[0] if len(index.hl) else index.se, index.clm[0] if len(index.clm) else index.se)
+        for offset, chunk in self.held.parts():  # in memory: pieces of whole segments
+            starts = []
+            for first, pattern, group in ((p.hl_first, p.hl, 1), (p.clm_first, p.clm, 1)):
+                m = first.match(chunk) if offset else None
+                if m is None:
+                    m = pattern.search(chunk)
+                if m is not None:
+                    starts.append(offset + (0 if m.re is first else m.start(group)))
+            if starts:
+                return min(starts)
         return index.se
 
     def _texts(self, start: int, end: int) -> list[str]:
@@ -648,13 +657,6 @@ def _claim_id(t: _Transaction, k: int) -> str:
     parts = data.split(t.d.element)
     value = parts[1].decode("latin-1") if len(parts) > 1 else ""
     return value if len(value) <= 80 else value[:80] + "..."
-
-
-def _pieces(held: HeldTransaction) -> Iterator[tuple[int, bytes]]:
-    offset = 0
-    for chunk in held.chunks():
-        yield offset, chunk
-        offset += len(chunk)
 
 
 class _Tally:

@@ -368,6 +368,22 @@ def test_an_envelope_segment_without_elements_ends_a_transaction(tmp_path: Path,
         assert whole.returncode == 2 and "expected an ISA segment after the last IEA" in error_line(whole)
 
 
+@pytest.mark.parametrize("path", BOTH_PATHS)
+def test_a_claim_before_the_first_hl_keeps_its_transaction(tmp_path: Path, path: tuple[str, ...]) -> None:
+    # Fuzz finding: every claim under the HLs of 0102 rejected, a claim before its first HL
+    # (not a claim the policy speaks of, or unreadable there: kept either way) was dropped with
+    # the transaction.
+    stray = b"CLM*STRAY-1*10***11:B:1*Y*A*Y*Y~\nLX*1~\nSV1*HC:99213*10*UN*1***1~\n"
+    data = edit(b"SE*26*0102", b"SE*29*0102")
+    at = data.index(b"HL*1**20*1", data.index(b"ST*837*0102"))
+    data = data[:at] + stray + data[at:]
+    r = assert_output(tmp_path, data, 3 if path else 1, *path)
+    assert "STRAY-1" in claim_ids(r.clean or b"") and rejected_ids(r.ack or b"") == REJECTED
+    if path:
+        (event,) = r.event("claim_passed_through")
+        assert event["claim_id"] == "STRAY-1" and event["problem"] == "CLM before any HL"
+
+
 # -- claims -----------------------------------------------------------------------------------
 def test_duplicate_claim_ids_are_each_evaluated(tmp_path: Path) -> None:
     # HARD-B2 takes the id of the rejected claim after it, and D4 (other transaction) the same.

@@ -98,7 +98,6 @@ def _index(data: bytes, codes: frozenset[str]) -> ClaimIndex:
     index.find_triggers(data, 0, p)
     index.locate(data, 0, p)
     index.se = data.rindex(b"SE*")
-    index.build_tree()
     return index
 
 
@@ -114,12 +113,14 @@ def test_index_finds_codes_in_any_case_and_only_as_procedure_codes():
 
 
 def test_index_says_why_a_tree_cannot_carry_claims():
-    assert _index(b"ST*837*1~CLM*A*10***11:B:1~SV1*HC:Q2041*10*UN*1~SE*4*1~", frozenset()).problem[1] == \
+    assert _index(b"ST*837*1~CLM*A*10***11:B:1~SV1*HC:Q2041*10*UN*1~SE*4*1~", frozenset()).claim_problem(0)[1] == \
         "CLM before any HL"
     bad = _index(b"ST*837*1~HL*1**20*1~CLM*A*10***11:B:1~SV1*HC:Q2041*10*UN*1~SE*5*1~", frozenset())
-    assert "outside a subscriber" in bad.problem[1]
+    assert "outside a subscriber" in bad.claim_problem(0)[1] and bad.problem is None
     orphan = _index(b"ST*837*1~HL*1**22*0~CLM*A*10***11:B:1~SV1*HC:Q2041*10*UN*1~SE*5*1~", frozenset())
-    assert "no level-20 HL above it" in orphan.problem[1]
+    assert orphan.problem_text(b"HL*1**22*0") == "HL '1' (level 22) has no level-20 HL above it"
+    odd = _index(b"ST*837*1~HL*1**20*1~HL*2*1*21*0~CLM*A*10***11:B:1~SV1*HC:Q2041*10*UN*1~SE*6*1~", frozenset())
+    assert odd.problem_text(b"HL*2*1*21*0") == "HL '2' has level code '21'; an 837 uses 20, 22 and 23"
 
 
 BODY = """

@@ -30,7 +30,6 @@ from decimal import Decimal
 from ..x12.delimiters import Delimiters
 from ..x12.reader import blank_bytes
 from ..x12.values import sum_amounts
-from .grammar import HL_PARENT_LEVEL
 
 __all__ = ["ClaimIndex", "Patterns", "patterns", "LEVELS"]
 
@@ -45,10 +44,10 @@ class Patterns:
 
     clm02: "re.Pattern[bytes]"  # a CLM segment; group 1 its CLM02
     clm02_first: "re.Pattern[bytes]"  # the same at the first byte of a piece
-    clm: "re.Pattern[bytes]"  # a CLM segment; group 1 where it starts
-    clm_first: "re.Pattern[bytes]"
     hl: "re.Pattern[bytes]"  # an HL segment; group 1 where it starts, group 2 HL03
     hl_first: "re.Pattern[bytes]"
+    clm: "re.Pattern[bytes]"  # a CLM segment; group 1 where it starts
+    clm_first: "re.Pattern[bytes]"
     trigger: "re.Pattern[bytes] | None"  # a trigger code as a component (a cheap first pass)
     trigger_verify: "re.Pattern[bytes] | None"
 
@@ -64,8 +63,8 @@ def patterns(d: Delimiters, codes: frozenset[str]) -> Patterns:
         return re.compile(t + blank + body), re.compile(body)
 
     clm02, clm02_first = both(b"CLM" + end + b"(?:" + e + f + b"(?:" + e + b"(" + f + b"))?)?")
-    clm, clm_first = both(b"(CLM)" + end)
     hl, hl_first = both(b"(HL)" + end + b"(?:" + e + f + b"(?:" + e + f + b"(?:" + e + b"(" + f + b"))?)?)?")
+    clm, clm_first = both(b"(CLM)" + end)
     trigger = verify = None
     if codes:
         upper = sorted({code.upper() for code in codes}, key=len, reverse=True)
@@ -75,7 +74,7 @@ def patterns(d: Delimiters, codes: frozenset[str]) -> Patterns:
         trigger = re.compile(c + b"(?:" + b"|".join(re.escape(h.encode("latin-1")) for h in heads) + b")")
         alternatives = b"|".join(re.escape(code.encode("latin-1")) for code in upper)
         verify = re.compile(c + b"(?:" + alternatives + b")(?=" + c + b"|" + e + b"|" + t + b")", re.I)
-    return Patterns(clm02, clm02_first, clm, clm_first, hl, hl_first, trigger, verify)
+    return Patterns(clm02, clm02_first, hl, hl_first, clm, clm_first, trigger, verify)
 
 
 @dataclass(slots=True)
@@ -87,27 +86,34 @@ class ClaimIndex:
     claims: int = 0  # CLM segments
     charges: Decimal = Decimal(0)  # the sum of their CLM02, when every one is a number
     charges_ok: bool = True  # False: some CLM02 is not a number (those claims must be read)
+    clm02: list[bytes] | None = field(default_factory=list)  # each claim's CLM02 (None: not kept)
     hits: list[int] = field(default_factory=list)  # offsets of trigger codes
     # structure (build_structure)
     clm: array = field(default_factory=lambda: array("q"))  # CLM segment starts
     hl: array = field(default_factory=lambda: array("q"))  # HL segment starts
     level: bytearray = field(default_factory=bytearray)  # per HL: 0, 1, 2 for 20, 22, 23
     parent: array = field(default_factory=lambda: array("q"))  # per HL: parent HL by level and order, -1
-    claim_hl: array = field(default_factory=lambda: array("q"))  # per claim: the HL it hangs under
+    tops: array = field(default_factory=lambda: array("q"))  # the level-20 HLs (billing providers)
     se: int = 0  # where the SE starts (the end of the bytes for a transaction without one)
     located: bool = False  # every piece went through locate()
     # (offset, why) the HL tree cannot carry claims; `why` names the HL at the offset as {hl}
     # and {level} (its HL01 and HL03: see problem_text)
     problem: tuple[int, str] | None = None
-    structured: bool = False  # build_tree() ran
+    _last: list[int] = field(default_factory=lambda: [-1, -1, -1])  # locate: the last HL of each level
 
     # -- census -------------------------------------------------------------------------------
-    def census(self, piece: bytes, p: Patterns) -> None:
-        """Count the CLM segments of one piece, sum their charges, find trigger codes."""
+    def census(self, piece: bytes, p: Patterns, *, keep_values: bool = True) -> None:
+        """Count the CLM segments of one piece and sum their charges (keeping each CLM02, in
+        order, unless told not to: a transaction too big to hold)."""
         values = p.clm02.findall(piece)
         first = p.clm02_first.match(piece)
         if first is not None:
-            values.append(first.group(1) or b"")
+            values.insert(0, first.group(1) or b"")
+        if self.clm02 is not None:
+            if keep_values:
+                self.clm02.extend(values)
+            else:
+                self.clm02 = None
         self.claims += len(values)
         if values and self.charges_ok:
             total = sum_amounts(values)
@@ -125,55 +131,61 @@ class ClaimIndex:
 
     # -- structure ----------------------------------------------------------------------------
     def locate(self, piece: bytes, base: int, p: Patterns) -> None:
-        """Record where the CLM and HL segments of one piece start, and each HL's level."""
-        m = p.clm_first.match(piece)
-        if m is not None:
+        """Where the HL and CLM segments of one piece start; each HL's level and parent (by level
+        and order); the first HL that keeps the tree from carrying claims. Pieces come in order
+        (the state carries over)."""
+        first = p.clm_first.match(piece)
+        if first is not None:
             self.clm.append(base)
         self.clm.extend([base + m.start(1) for m in p.clm.finditer(piece)])
-        level = self.level
-        m = p.hl_first.match(piece)
-        if m is not None:
-            self.hl.append(base)
-            level.append(_LEVEL_CODE.get(m.group(2) or b"", _BAD_LEVEL))
+        found = [(m.start(1), m.group(2)) for m in p.hl.finditer(piece)]
+        first = p.hl_first.match(piece)
+        if first is not None:
+            found.insert(0, (0, first.group(2)))
+        hl, level, parent, last = self.hl, self.level, self.parent, self._last
         get = _LEVEL_CODE.get
-        for m in p.hl.finditer(piece):
-            self.hl.append(base + m.start(1))
-            level.append(get(m.group(2) or b"", _BAD_LEVEL))
-
-    def build_tree(self) -> None:
-        """Parents by level and order, each claim's HL, and the first thing that keeps the tree
-        from carrying claims. Call once every piece is located."""
-        if self.structured:
-            return
-        self.structured = True
-        hl, level, parent = self.hl, self.level, self.parent
-        last = [-1, -1, -1]  # the last HL of each level, by level number
-        problem: tuple[int, str] | None = None
-        for i, lv in enumerate(level):
-            if lv == _BAD_LEVEL:
-                parent.append(-1)
-                problem = problem or (hl[i], "HL {hl!r} has level code {level!r}; an 837 uses 20, 22 and 23")
-                continue
-            up = last[lv - 1] if lv else -1
-            if lv and up < 0:
-                want = HL_PARENT_LEVEL[LEVELS[lv]]
-                problem = problem or (hl[i], "HL {hl!r} (level {level}) has no level-" + f"{want} HL above it")
-            parent.append(up)
-            last[lv] = i
+        for start, code in found:
+            i = len(hl)
+            hl.append(base + start)
+            lv = get(code or b"", _BAD_LEVEL)
+            level.append(lv)
             if lv == 0:
-                last[1] = last[2] = -1
-            elif lv == 1:
-                last[2] = -1
-        claim_hl = self.claim_hl
-        for start in self.clm:
-            i = bisect.bisect_right(hl, start) - 1
-            claim_hl.append(i)
-            if problem is None:
-                if i < 0:
-                    problem = (start, "CLM before any HL")
-                elif level[i] not in (1, 2):
-                    problem = (start, "CLM outside a subscriber (HL*22) or patient (HL*23) level")
-        self.problem = problem
+                parent.append(-1)
+                self.tops.append(i)
+                last[0], last[1], last[2] = i, -1, -1
+            elif lv == _BAD_LEVEL:
+                parent.append(-1)
+                self._problem(i, "HL {hl!r} has level code {level!r}; an 837 uses 20, 22 and 23")
+            else:
+                up = last[lv - 1]
+                if up < 0:
+                    self._problem(i, "HL {hl!r} (level {level}) has no level-" + f"{LEVELS[lv - 1]} HL above it")
+                parent.append(up)
+                last[lv] = i
+                if lv == 1:
+                    last[2] = -1
+
+    def claim_hl(self, k: int) -> int:
+        """The HL claim k hangs under (the last one before it), -1 for none."""
+        return bisect.bisect_right(self.hl, self.clm[k]) - 1
+
+    def claim_problem(self, k: int) -> tuple[int, str] | None:
+        """(offset, why) claim k cannot be read where it stands, if so."""
+        i = self.claim_hl(k)
+        if i < 0:
+            return self.clm[k], "CLM before any HL"
+        if self.level[i] not in (1, 2):
+            return self.clm[k], "CLM outside a subscriber (HL*22) or patient (HL*23) level"
+        return None
+
+    def top(self, i: int) -> int:
+        """The level-20 HL (billing provider) HL i hangs under, or i itself; -1 for none."""
+        t = bisect.bisect_right(self.tops, i) - 1
+        return self.tops[t] if t >= 0 else -1
+
+    def _problem(self, i: int, why: str) -> None:
+        if self.problem is None:
+            self.problem = (self.hl[i], why)
 
     def problem_text(self, segment: bytes) -> str:
         """The tree problem's text, for the segment (data) at its offset."""

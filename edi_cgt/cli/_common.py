@@ -43,7 +43,7 @@ LOG_LEVELS = ("debug", "info", "warning", "error")
 LOG_FORMATS = ("auto", "text", "json")
 
 _PHI_KEYS = frozenset({"member_id", "member_name", "patient", "subscriber", "birth_date", "first_name", "last_name"})
-_state = {"text": False}
+_state: dict[str, Any] = {"text": False, "logger": None}
 
 
 def _drop_phi(logger: Any, method: str, event: dict) -> dict:
@@ -65,6 +65,7 @@ def configure_logging(level: str = "info", *, log_phi: bool = False, log_format:
     target = stream if stream is not None else sys.stderr
     text = log_format == "text" or (log_format == "auto" and is_terminal(target))
     _state["text"] = text
+    _state["logger"] = None
     processors: list[Any] = [structlog.processors.add_log_level]
     if not text:
         processors.append(structlog.processors.TimeStamper(fmt="iso", utc=True))
@@ -124,7 +125,12 @@ def log_options(func: Callable) -> Callable:
 
 
 def log() -> Any:
-    return structlog.get_logger("edi_cgt")
+    """The logger, as configured last (bound once per configure_logging: a run logs an event
+    per rejected claim, and building a logger per event costs more than writing it)."""
+    logger = _state.get("logger")
+    if logger is None:
+        logger = _state["logger"] = structlog.get_logger("edi_cgt").bind()
+    return logger
 
 
 _WARNING_EVENTS = frozenset({"transaction_passed_through", "claim_passed_through", "transaction_not_supported",

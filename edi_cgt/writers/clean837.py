@@ -14,12 +14,13 @@
 # written as it came, and so is every block above it.
 from __future__ import annotations
 
-from collections.abc import Iterable
+import bisect
+from collections.abc import Iterable, Iterator
 from typing import BinaryIO
 
 from ..claims.index import ClaimIndex
 from ..x12.held import HeldTransaction
-from ..x12.reader import Segment, blank_bytes, skip_blank
+from ..x12.reader import Segment
 
 __all__ = ["CleanWriter"]
 
@@ -119,6 +120,9 @@ class CleanWriter:
             self._tx_dropped += 1  # nothing is left: the transaction is dropped whole
             return
         self._flush_envelope()
+        if not held.spilled:  # in memory: one write
+            self._write(b"".join(item if isinstance(item, bytes) else held.read(*item) for item in plan))
+            return
         for item in plan:
             if isinstance(item, bytes):
                 self._write(item)
@@ -152,103 +156,141 @@ class CleanWriter:
         return seg.with_elements(elements).raw
 
 
-
-
 def _plan(held: HeldTransaction, index: ClaimIndex, keep: bytearray, se: Segment) -> "list[bytes | tuple[int, int]] | None":
     """What to write for a transaction with claims left out: byte ranges of `held` to copy and
-    rebuilt segments, in order; None when nothing of it is left."""
-    hl, parent, claim_hl, clm = index.hl, index.parent, index.claim_hl, index.clm
-    count = len(hl)
-    direct = [0] * count  # claims right under each HL
-    kept_direct = [0] * count
-    for k, i in enumerate(claim_hl):
-        direct[i] += 1
-        kept_direct[i] += keep[k]
-    # Bottom-up (a parent comes before its children): a block stays when a claim under it
-    # stays, or when it has no claims under it at all.
-    under = direct[:]
-    children = [0] * count
-    kept_children = [0] * count
-    stays = [False] * count
-    for i in range(count - 1, -1, -1):
-        stays[i] = kept_direct[i] > 0 or kept_children[i] > 0 or under[i] == 0
-        p = parent[i]
-        if p >= 0:
-            under[p] += under[i]
-            children[p] += 1
-            kept_children[p] += stays[i]
-    if not any(stays):
-        return None
+    rebuilt segments, in order; None when nothing of it is left.
+
+    Work is proportional to what changes: the HLs above a left-out claim are looked at (is
+    everything under them left out?), and every HL after the first one left out is renumbered;
+    everything else is copied as byte ranges."""
+    hl, parent, clm = index.hl, index.parent, index.clm
+    gone = _left_out(index, keep)
+    if len(gone) == len(hl) and bisect.bisect_left(clm, hl[0]) == 0:
+        return None  # nothing is left (no claim before the first HL either): dropped whole
     d = se.delimiters
-    term = d.segment
-    plan: list[bytes | tuple[int, int]] = []
-
-    def copy(start: int, end: int) -> None:
-        if start >= end:
-            return
-        last = plan[-1] if plan else None
-        if isinstance(last, tuple) and last[1] == start:
-            plan[-1] = (last[0], end)
-        else:
-            plan.append((start, end))
-
-    copy(0, hl[0])
-    dropped = 0  # segments left out
-    renumber = False  # from the first dropped HL on, HLs are numbered by their place
-    written = 0
-    new_ids: dict[int, str] = {}
-    k = 0
-    for i in range(count):
-        start = hl[i]
-        stop = hl[i + 1] if i + 1 < count else index.se
-        first_claim = k
-        while k < len(clm) and clm[k] < stop:
-            k += 1
-        if not stays[i]:
-            dropped += held.count(term, start, stop)
-            renumber = True
+    term, elem = d.segment, d.element
+    drops: list[tuple[int, int]] = []  # byte ranges left out, in order
+    for i in sorted(gone):
+        if parent[i] not in gone:  # the top of a left-out subtree: all of it goes
+            drops.append((hl[i], _region_end(index, _subtree_end(index, i))))
+    k = keep.find(0)
+    while k >= 0:
+        if index.claim_hl(k) not in gone:
+            drops.append((clm[k], index.claim_end(k)))
+        k = keep.find(0, k + 1)
+    drops.sort()
+    # Renumbering: from the first HL left out on, each HL written gets the next number, and its
+    # HL02 its parent's (the HLs before it keep theirs); an HL whose every child HL was left out
+    # gets HL04 0.
+    rewrites: list[tuple[int, int, bytes]] = []  # (start, end of data, new data) of HL segments
+    first_gone = min(gone) if gone else len(hl)
+    orphans = {p for i in gone if (p := parent[i]) >= 0 and p not in gone and not _has_kept_child(index, p, gone)}
+    new_ids: dict[int, bytes] = {}
+    written = first_gone  # HLs written before the first one left out: all of them
+    for j in sorted(orphans) if first_gone == len(hl) else sorted({*orphans, *range(first_gone, len(hl))}):
+        if j in gone:
             continue
-        written += 1
-        orphaned = children[i] > kept_children[i] == 0  # every HL below it was left out
-        if not renumber and not orphaned:
-            copy(start, index.block_end(i))
+        start = hl[j]
+        end = held.find(term, start)
+        els = held.read(start, end).split(elem)
+        new = els + [b""] * (3 - len(els))
+        if j >= first_gone:
+            written += 1
+            new[1] = new_ids[j] = b"%d" % written
+            p = parent[j]
+            new[2] = b"" if p < 0 else new_ids[p] if p >= first_gone else _own_id(held, index, p, new_ids)
+        if j in orphans and len(new) > 4 and new[4] == b"1":
+            new[4] = b"0"
+        if new != els:
+            rewrites.append((start, end, elem.join(new)))
+    plan: list[bytes | tuple[int, int]] = []
+    pos = 0
+    dropped = 0  # segments left out
+    for start, end, data in _merge(drops, rewrites):
+        if start > pos:
+            plan.append((pos, start))
+        if data is None:
+            dropped += held.count(term, start, end)
         else:
-            seg_end = held.find(term, start) + 1
-            tail_end = seg_end + skip_blank(held.read(seg_end, seg_end + 64), 0, blank_bytes(d))
-            els = held.read(start, seg_end - 1).decode("latin-1").split(d.element_str)
-            new = els + [""] * (3 - len(els))
-            if renumber:
-                new[1] = str(written)
-                new[2] = _written_id(held, index, parent[i], new_ids) if parent[i] >= 0 else ""
-                new_ids[i] = new[1]
-            if orphaned and len(new) > 4 and new[4] == "1":
-                new[4] = "0"
-            if new != els:
-                plan.append(d.element_str.join(new).encode("latin-1") + held.read(seg_end - 1, tail_end))
-                copy(tail_end, index.block_end(i))
-            else:
-                copy(start, index.block_end(i))
-        for j in range(first_claim, k):
-            end = index.claim_end(j)
-            if keep[j]:
-                copy(clm[j], end)
-            else:
-                dropped += held.count(term, clm[j], end)
+            plan.append(data)
+        pos = end
     if dropped:
+        plan.append((pos, index.se))
         els = se.elements + [""] * (2 - len(se.elements))  # (an SE without SE01 gets one)
         els[1] = str(index.segments - dropped)
         plan.append(se.with_elements(els).raw)
     else:
-        copy(index.se, held.size)
+        plan.append((pos, held.size))
     return plan
 
 
-def _written_id(held: HeldTransaction, index: ClaimIndex, i: int, new_ids: dict[int, str]) -> str:
-    """The HL01 that HL i was written with: its renumbered id, or its own if it came before
-    any renumbering."""
+def _left_out(index: ClaimIndex, keep: bytearray) -> set[int]:
+    """The HLs all of whose claims are left out, with no HL under them that has no claims (such
+    an HL stays, as it came, and so does every HL above it): looked for only above left-out
+    claims."""
+    gone: set[int] = set()
+    seen: set[int] = set()
+    parent = index.parent
+    k = keep.find(0)
+    while k >= 0:
+        i = index.claim_hl(k)
+        while i >= 0 and i not in seen:
+            seen.add(i)
+            if not _all_left_out(index, keep, i):
+                break
+            gone.add(i)
+            i = parent[i]
+        k = keep.find(0, k + 1)
+    return gone
+
+
+def _all_left_out(index: ClaimIndex, keep: bytearray, i: int) -> bool:
+    hl, clm = index.hl, index.clm
+    e = _subtree_end(index, i)
+    ka = bisect.bisect_left(clm, hl[i])
+    kb = bisect.bisect_left(clm, _region_end(index, e))
+    if ka == kb or keep.find(1, ka, kb) >= 0:
+        return False  # no claim under it, or one that stays
+    level = index.level
+    # every HL of the subtree without a child HL must have claims of its own
+    return all(bisect.bisect_left(clm, _region_end(index, j + 1)) > bisect.bisect_left(clm, hl[j])
+               for j in range(i, e) if j + 1 == e or level[j + 1] <= level[j])
+
+
+def _subtree_end(index: ClaimIndex, i: int) -> int:
+    """The index after HL i's subtree: the next HL of its level or above (HLs come in order)."""
+    level = index.level
+    ends = [e for e in (level.find(up, i + 1) for up in range(level[i] + 1)) if e >= 0]
+    return min(ends) if ends else len(index.hl)
+
+
+def _region_end(index: ClaimIndex, e: int) -> int:
+    """The offset where HL e starts (the SE's for e past the last HL)."""
+    return index.hl[e] if e < len(index.hl) else index.se
+
+
+def _has_kept_child(index: ClaimIndex, p: int, gone: set[int]) -> bool:
+    parent = index.parent
+    return any(parent[j] == p and j not in gone for j in range(p + 1, _subtree_end(index, p)))
+
+
+def _own_id(held: HeldTransaction, index: ClaimIndex, i: int, new_ids: dict[int, bytes]) -> bytes:
+    """HL i's own HL01 (it was written before any renumbering)."""
     got = new_ids.get(i)
     if got is None:
         start = index.hl[i]
         els = held.read(start, held.find(index.delimiters.segment, start)).split(index.delimiters.element)
-        got = els[1].decode("latin-1") if len(els) > 1 else ""
+        got = new_ids[i] = els[1] if len(els) > 1 else b""
     return got
+
+
+def _merge(drops: list[tuple[int, int]], rewrites: list[tuple[int, int, bytes]]) -> Iterator[tuple[int, int, bytes | None]]:
+    """Left-out ranges (data None) and rewritten segments, in order (a rewrite inside a
+    left-out range is dropped with it)."""
+    items = sorted([(a, b, None) for a, b in drops] + rewrites, key=lambda x: x[0])
+    end = -1
+    for start, stop, data in items:
+        if start < end:
+            continue
+        end = stop
+        yield start, stop, data
