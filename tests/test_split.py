@@ -5,11 +5,13 @@ from __future__ import annotations
 import datetime as dt
 import gzip
 import json
+import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from bench.corpus import generate_corpus
+from bench.corpus import Format, generate_corpus
 from edi_cgt.io import read_chunks
 from edi_cgt.replay import ReplayConfig, cut, replay_local
 from edi_cgt.x12.reader import iter_segments
@@ -20,8 +22,8 @@ NOW = dt.datetime(2025, 7, 1, 12, 0)
 COMPARED = ("summary.json", "files.csv", "rejections.csv", "report.html")
 
 
-def _corpus(seed: int, claims: int, **shape: int) -> bytes:
-    return b"".join(generate_corpus(seed, claims, cgt_share=0.3, claims_per_transaction=4, **shape))
+def _corpus(seed: int, claims: int, **shape: Any) -> bytes:
+    return b"".join(generate_corpus(seed, claims, cgt_share=0.3, **{"claims_per_transaction": 4, **shape}))
 
 
 @pytest.fixture(scope="module")
@@ -71,25 +73,32 @@ def test_pieces_cover_the_file_and_carry_the_envelope(shapes: dict[str, Path]) -
         assert own == whole[first - 1: first - 1 + len(own)]
 
 
-@pytest.mark.parametrize("name", ["many_interchanges.837", "one_interchange.837", "one_group.837", "layouts.837"])
-def test_split_replay_equals_whole_replay(shapes: dict[str, Path], name: str, tmp_path: Path) -> None:
-    path = str(shapes[name])
+def _assert_split_replay_is_whole_replay(path: str, threshold: int, tmp_path: Path, min_pieces: int = 4) -> dict:
+    """Replay `path` whole, then cut at `threshold` with 1 and 2 workers: the same summary,
+    CSVs, report and 277CAs byte for byte. The whole run's summary."""
     whole = ReplayConfig(str(tmp_path / "whole"), split_bytes=0, now=NOW)
     run = replay_local([path], whole, jobs=1)
-    assert run.summary["totals"]["claims_in"] > 0 and not run.summary["errors"]
-    threshold = max(2_000, shapes[name].stat().st_size // 9)
-    assert len(cut(path, shapes[name].stat().st_size, threshold)) > 3
+    assert run.summary["totals"]["claims_in"] > 0 or run.summary["errors"]
+    assert len(cut(path, Path(path).stat().st_size, threshold)) >= min_pieces
+    acks = sorted((tmp_path / "whole" / "acks").rglob("*.277"))
     for jobs in (1, 2):
         out = tmp_path / f"split-{jobs}"
         split = replay_local([path], ReplayConfig(str(out), split_bytes=threshold, now=NOW), jobs=jobs)
         assert split.summary == run.summary
         for f in COMPARED:
             assert (out / f).read_bytes() == (tmp_path / "whole" / f).read_bytes(), (jobs, f)
-        acks = sorted((tmp_path / "whole" / "acks").rglob("*.277"))
         assert [p.read_bytes() for p in acks] == [p.read_bytes() for p in sorted((out / "acks").rglob("*.277"))]
         assert not (out / "parts").exists() or not any((out / "parts").rglob("*"))
     if run.summary["totals"]["rejected"]:
         assert acks  # a 277CA was compared
+    return run.summary
+
+
+@pytest.mark.parametrize("name", ["many_interchanges.837", "one_interchange.837", "one_group.837", "layouts.837"])
+def test_split_replay_equals_whole_replay(shapes: dict[str, Path], name: str, tmp_path: Path) -> None:
+    summary = _assert_split_replay_is_whole_replay(str(shapes[name]), max(2_000, shapes[name].stat().st_size // 9),
+                                                   tmp_path)
+    assert not summary["errors"]
 
 
 def test_split_input_resumes_and_gzip_is_never_cut(shapes: dict[str, Path], tmp_path: Path) -> None:
@@ -132,3 +141,111 @@ def test_split_replay_equals_whole_replay_with_ack_options(shapes: dict[str, Pat
         assert (tmp_path / "whole" / f).read_bytes() == (tmp_path / "split" / f).read_bytes(), f
     whole = [p.read_bytes() for p in sorted((tmp_path / "whole").rglob("*.277"))]
     assert whole and whole == [p.read_bytes() for p in sorted((tmp_path / "split").rglob("*.277"))]
+
+
+# -- inputs where a scan of its own would read the file otherwise than the X12 reader ----------
+def _one_interchange(seed: int, claims: int = 300, **shape) -> bytes:
+    return _corpus(seed, claims, transactions_per_group=1000, **shape)
+
+
+def _isa_holds_the_terminator() -> bytes:
+    # "'" ends segments, and the fixed-width ISA holds one in ISA06: the ISA is 106 bytes
+    # whatever it holds (a search for the terminator would end it inside the sender id)
+    data = _one_interchange(31, fmt=Format(segment="'"))
+    assert data[35:50] == b"TESTSUBMIT01   "
+    return data[:35] + b"O'BRIEN CLINIC " + data[50:]
+
+
+def _boundary_lookalikes() -> bytes:
+    # CR/LF after every terminator, then spaces and a tab between an SE and the next ST; in three
+    # transactions segments whose ids start like SE, ST and GE but are none of them
+    data = _one_interchange(32, fmt=Format(newline="\r\n")).replace(b"~\r\nST*", b"~ \r\n\t ST*")
+    return data.replace(b"~\r\nBHT*", b"~\r\nSEX*STATE~\r\nSTATE*SE*1~ \r\nGEO*GE~\r\nBHT*", 3)
+
+
+def _padding_between_interchanges() -> bytes:
+    # NUL bytes after two IEAs (a transfer artefact the reader keeps as layout): no cut right
+    # there, but cutting goes on after them
+    return _corpus(33, 600).replace(b"~ISA*", b"~\x00\x00\x00ISA*", 2)
+
+
+ODD = {
+    "isa_holds_terminator": _isa_holds_the_terminator,
+    "boundary_lookalikes": _boundary_lookalikes,
+    "padding_between_interchanges": _padding_between_interchanges,
+    "0x1d_terminator_crlf": lambda: _one_interchange(34, fmt=Format(segment="\x1d", newline="\r\n")),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ODD))
+def test_split_follows_the_reader_on_odd_layouts(name: str, tmp_path: Path) -> None:
+    path = tmp_path / f"{name}.837"
+    path.write_bytes(ODD[name]())
+    data = path.read_bytes()
+    threshold = max(2_000, len(data) // 9)
+    pieces = cut(str(path), len(data), threshold)
+    whole = _segments(path)  # [n - 1] is segment n
+    for p in pieces[1:]:
+        # every cut is where the reader starts an ST that follows an SE, or an ISA that follows
+        # an IEA, and the piece's numbers plus its offset are the file's
+        first = p.segment_offset + (3 if p.head else 1)
+        assert whole[first - 1][:3] in (b"ST" + data[3:4], b"ISA"), p
+        assert whole[first - 2][:3] in (b"SE" + data[3:4], b"IEA"), p
+        own = [s.data for s in iter_segments([p.head + data[p.start:p.end] + p.tail])]
+        assert own[2 if p.head else 0] == whole[first - 1]
+    summary = _assert_split_replay_is_whole_replay(str(path), threshold, tmp_path)
+    assert not summary["errors"]
+    if name == "padding_between_interchanges":
+        assert pieces[-1].start > data.index(b"\x00")
+
+
+def test_a_transaction_longer_than_the_scan_block_comes_in_pieces(monkeypatch: pytest.MonkeyPatch,
+                                                                   tmp_path: Path) -> None:
+    from edi_cgt.replay import split
+
+    # transactions of about 25 kB, read 4 kB at a time: the reader hands each over in pieces
+    monkeypatch.setattr(split, "_BLOCK", 4096)
+    monkeypatch.setattr(split, "_LIMIT", 4096)
+    path = tmp_path / "long_transactions.837"
+    path.write_bytes(_corpus(35, 400, claims_per_transaction=50, transactions_per_group=1000))
+    threshold = path.stat().st_size // 6
+    pieces = cut(str(path), path.stat().st_size, threshold)
+    assert all(p.size >= threshold for p in pieces[:-1])
+    _assert_split_replay_is_whole_replay(str(path), threshold, tmp_path)
+
+
+def _broken(name: str, data: bytes) -> tuple[bytes, int]:
+    """`data` (three interchanges of two groups of 35 transactions) made unusual, and the
+    offset after which no cut may come."""
+    second, third = [m.start() for m in re.finditer(rb"ISA\*", data)][1:3]
+    if name == "transaction_without_se":  # transaction 111, in the second interchange
+        se = data.index(b"~SE*", [m.start() for m in re.finditer(rb"~ST\*", data)][110])
+        return data[:se] + data[data.index(b"~", se + 1):], second
+    if name == "gs_inside_a_group":  # the second interchange's first group loses its GE
+        ge = data.index(b"~GE*", second)
+        return data[:ge + 1] + data[data.index(b"~", ge + 1) + 1:], second
+    if name == "isa_inside_an_interchange":  # the second interchange loses its last GE and IEA
+        ge = data.rindex(b"~GE*", 0, third)
+        return data[:ge + 1] + data[third:], second
+    if name == "interchange_without_iea":  # the file ends without the last GE and IEA
+        return data[:data.rindex(b"~GE*") + 1], third
+    assert name == "text_after_an_iea"  # the reader refuses it: cuts in the second stay
+    return data[:third] + b"NOT X12 AT ALL~" + data[third:], third
+
+
+UNUSUAL = ["transaction_without_se", "gs_inside_a_group", "isa_inside_an_interchange", "interchange_without_iea",
+           "text_after_an_iea"]
+
+
+@pytest.mark.parametrize("name", UNUSUAL)
+def test_something_unusual_stops_cutting(name: str, tmp_path: Path) -> None:
+    data, limit = _broken(name, _corpus(36, 840, transactions_per_group=35, groups_per_interchange=2))
+    path = tmp_path / f"{name}.837"
+    path.write_bytes(data)
+    threshold = len(data) // 12
+    pieces = cut(str(path), len(data), threshold)
+    # the cuts before the unusual interchange stay; none is made in it or after it
+    assert len(pieces) >= 3 and max(p.start for p in pieces) <= limit < pieces[-1].end
+    assert any(limit - threshold < p.start for p in pieces)
+    summary = _assert_split_replay_is_whole_replay(str(path), threshold, tmp_path, min_pieces=3)
+    assert bool(summary["errors"]) == (name == "text_after_an_iea")

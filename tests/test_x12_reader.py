@@ -198,8 +198,9 @@ def test_split_segments_gives_what_the_streaming_reader_gives():
     assert split_segments(spaced, d) == [b"ST*837*1", b"NM1*41*2*A B", b"HL*1**20*1", b"SE*3*1"]
 
 
-def _transactions(data: bytes, chunk: int, limit: int) -> list:
-    """Drive a Reader: every segment outside transactions, every transaction as pieces."""
+def _transactions(data: bytes, chunk: int, limit: int, consumed: list | None = None) -> list:
+    """Drive a Reader: every segment outside transactions, every transaction as pieces (and,
+    into `consumed`, Reader.consumed after each)."""
     from edi_cgt.x12.reader import NEED_DATA, Reader
 
     reader, out, pos = Reader(), [], 0
@@ -220,6 +221,8 @@ def _transactions(data: bytes, chunk: int, limit: int) -> list:
         if seg is None:
             return out
         out.append(("seg", seg.raw, seg.number))
+        if consumed is not None:
+            consumed.append(reader.consumed)
         if seg.data[:3] == b"ST*":
             while True:
                 piece = reader.maybe_extract_transaction(limit)
@@ -227,6 +230,8 @@ def _transactions(data: bytes, chunk: int, limit: int) -> list:
                     feed()
                     continue
                 out.append(("piece", piece.data, piece.segments, piece.end, piece.stop))
+                if consumed is not None:
+                    consumed.append(reader.consumed)
                 if piece.end != "more":
                     break
 
@@ -248,6 +253,19 @@ def test_transactions_come_whole_or_in_pieces_of_whole_segments(chunk, newline):
             assert p[1].endswith(b"~" + newline.encode())
         numbers = [item[2] for item in items if item[0] == "seg"]
         assert numbers == sorted(numbers) and numbers[-1] == len(iter_segments_list(data))
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 1 << 16])
+def test_consumed_is_the_input_offset_after_what_was_given_out(chunk):
+    # a byte-order mark and a blank line before the ISA, CR/LF layout, a transaction in pieces,
+    # a second interchange, NUL padding at the end: the lead and the tail bytes are counted too
+    two = interchange(BODY, newline="\r\n") + interchange(BODY.replace("0001", "0002"), control=2)
+    data = b"\xef\xbb\xbf\r\n" + two + b"\x00" * 9
+    consumed: list[int] = []
+    items = _transactions(data, chunk, 40, consumed)
+    assert any(item[0] == "piece" and item[3] == "more" for item in items) == (chunk < 40)
+    ends = [sum(len(item[1]) for item in items[:i + 1]) for i in range(len(items))]
+    assert consumed == ends and ends[-1] == len(data)
 
 
 def iter_segments_list(data: bytes) -> list:

@@ -126,6 +126,7 @@ class Reader:
         self._last = delimiters or Delimiters()
         self._buf = b""
         self._pos = 0
+        self._dropped = 0  # bytes given out and dropped from _buf
         self._eof = False
         self._seen_interchange = delimiters is not None
         self._at_start = delimiters is None
@@ -137,6 +138,7 @@ class Reader:
             raise RuntimeError("Reader.feed() after feed_eof()")
         if data:
             self._searched -= self._pos
+            self._dropped += self._pos
             self._buf = self._buf[self._pos:] + data
             self._pos = 0
 
@@ -147,6 +149,11 @@ class Reader:
     def buffered(self) -> int:
         """Bytes fed but not given out yet."""
         return len(self._buf) - self._pos
+
+    @property
+    def consumed(self) -> int:
+        """Bytes given out so far: the input offset where the next segment or piece starts."""
+        return self._dropped + self._pos
 
     # -- output --------------------------------------------------------------------------------
     def maybe_extract_segment(self) -> "Segment | _NeedData | None":
