@@ -296,7 +296,10 @@ class AtomicOutput:
             try:
                 if self._makedirs:
                     os.makedirs(directory, exist_ok=True)
-                fd, self._tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=directory)
+                # A signal between the file's creation and the name's assignment would leave a
+                # temporary file that discard() cannot know of: hold signals for that moment.
+                with _signals_held():
+                    fd, self._tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=directory)
             except OSError as exc:
                 raise OSError(exc.errno, exc.strerror, self.path) from None
             self._raw = _NamedStream(os.fdopen(fd, "wb", buffering=1 << 20), self.path)
@@ -500,6 +503,23 @@ class AtomicOutputs:
 
 
 _UMASK: int | None = None
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """SIGINT and SIGTERM wait until the block ends (where the platform and thread allow)."""
+    import signal
+
+    held = {signal.SIGINT, signal.SIGTERM}
+    try:
+        old = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    except (AttributeError, ValueError, OSError):  # no pthread_sigmask here
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 def _umask() -> int:
