@@ -604,3 +604,19 @@ def test_any_text_yields_valid_277(tmp_path, name, first, member, claim_id, mess
     assert result.errors == [] and result.ok
     (ts,) = check_structure(data)
     assert len(loops_2000d(ts)) == 1
+
+
+def test_interchanges_follow_the_input_even_when_control_numbers_repeat(tmp_path):
+    """The 277CA mirrors the input's interchanges and groups as the pipeline read them (their
+    ordinals), not as their control numbers suggest: two input interchanges with the same ISA13
+    (a sender that reuses numbers, concatenated files) give two 277CA interchanges."""
+    from support import P_BODY, interchange, run_cli
+
+    one = interchange(P_BODY.replace("CLM*CLAIM-B*2000000***22:B:8", "CLM*CLAIM-B*2000000***22:B:1"))
+    (tmp_path / "in.837").write_bytes(one + one)  # the same ISA13, GS06 and ST02 twice
+    res = run_cli("filter", "in.837", "-o", "c.837", "--rejects", "r.277", cwd=tmp_path,
+                  env={"SOURCE_DATE_EPOCH": "1764000000"})
+    assert res.returncode == 1, res.stderr
+    ack = (tmp_path / "r.277").read_bytes()
+    assert [s[0] for s in segments(ack)].count("ISA") == 2
+    assert_pyx12_valid(ack, tmp_path, 2)
