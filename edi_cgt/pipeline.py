@@ -18,7 +18,6 @@
 # then end_transaction(). They never see a claim that is then taken back.
 from __future__ import annotations
 
-import bisect
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
@@ -28,14 +27,14 @@ from typing import Any, BinaryIO, Protocol
 from .claims.grammar import kind_of
 from .claims.index import ClaimIndex, patterns
 from .claims.model import Claim, Provider, TransactionInfo
-from .claims.walker import ClaimReader, EnvelopeContext, Level
+from .claims.held import HeldClaims
+from .claims.walker import ClaimReader, EnvelopeContext
 from .policy.findings import Decision
 from .writers.clean837 import CleanWriter
 from .x12.envelope import Envelope, EnvelopeIssue
 from .x12.errors import TransactionError
 from .x12.held import HeldTransaction
-from .x12.reader import NEED_DATA, Piece, Reader, Segment, split_segments
-from .x12.values import sum_amounts
+from .x12.reader import NEED_DATA, Piece, Reader, Segment
 
 __all__ = ["FilterOptions", "FilterStats", "Sink", "Decide", "run_filter", "read_claims", "decide_claims", "HOLD_MEMORY"]
 
@@ -338,7 +337,6 @@ class _Transaction:
         self.patterns = patterns(self.d, run.codes)
         self.se: Segment | None = None
         self.problem: tuple[int, str] | None = None  # why the transaction cannot be read (no SE)
-        self._number_at = (0, st.number)  # (offset, number of the segment starting there)
 
     # -- receiving ----------------------------------------------------------------------------
     def receive(self) -> None:
@@ -383,45 +381,35 @@ class _Transaction:
             self.problem = (number, f"transaction {self.st.get(2)!r} has {what}")
             index.se = held.size
 
-    def _locate(self) -> None:
-        """The structure of the index (when the pieces were not located as they came, they are
-        all still in memory)."""
-        index = self.index
-        if not index.located:
-            for offset, chunk in self.held.parts():
-                index.locate(chunk, offset, self.patterns)
-            index.located = True
-
     # -- deciding -----------------------------------------------------------------------------
     def decide_claims(self, kind: str, version: str) -> None:
-        run, index, held, stats = self.run, self.index, self.held, self.run.stats
+        run, index, stats = self.run, self.index, self.run.stats
         env = run.env
         first_claim = run.claims_before - index.claims  # CLMs of the input before this transaction
         context = EnvelopeContext(env.isa, env.gs, env.interchange_index, env.group_index)  # type: ignore[arg-type]
-        reader = ClaimReader(self.d, context, kind=kind, version=version, transaction_index=env.transaction_index)
-        header_end = self._header_end()
+        claims = HeldClaims(self.held, index, self.patterns,
+                            ClaimReader(self.d, context, kind=kind, version=version,
+                                        transaction_index=env.transaction_index),
+                            st_number=self.st.number, delimiters=self.d)
         try:
-            info = reader.read_header(self._texts(0, header_end), self.st.number)
-        except TransactionError as exc:
-            self._notices(reader)
-            run._pass_through(self, (exc.segment_number or self.st.number, exc.problem), claims=index.claims)
-            return
-        wanted = self._wanted()
-        if not wanted:
-            self._notices(reader)
-            self._accept_unread(info)
-            return
-        if index.problem is not None:  # an HL level no claim can hang in: no claim by claim
-            self._notices(reader)
-            offset = index.problem[0]
-            text = index.problem_text(self.held.read(offset, self.held.find(self.d.segment, offset)))
-            unread = self._unread_runs(set(wanted))
-            run.stats.charges_in += sum((self._charges(a, b) for a, b in unread), Decimal(0))
-            run._pass_through(self, (self._number(offset), text), claims=len(wanted),
-                              unread=index.claims - len(wanted))
-            return
-        decisions = self._read(reader, wanted, first_claim)
-        self._notices(reader)
+            try:
+                info = claims.header()
+            except TransactionError as exc:
+                run._pass_through(self, (exc.segment_number or self.st.number, exc.problem), claims=index.claims)
+                return
+            wanted = claims.wanted(run.options.read_all)
+            if not wanted:
+                self._accept_unread(info)
+                return
+            problem = claims.tree_problem()
+            if problem is not None:  # an HL level no claim can hang in: no claim by claim
+                unread = claims.unread(wanted)
+                stats.charges_in += sum((charges for _, _, charges, _ in unread), Decimal(0))
+                run._pass_through(self, problem, claims=len(wanted), unread=index.claims - len(wanted))
+                return
+            decisions = self._read(claims, wanted, first_claim)
+        finally:
+            run._note(claims.reader.notices)
         keep = bytearray(b"\x01") * index.claims
         tally = _Tally()
         for k, (claim, decision) in decisions.items():
@@ -431,112 +419,45 @@ class _Transaction:
                 tally.decided(claim, decision)
                 if decision.rejected:
                     keep[k] = 0
-        unread = index.claims - len(decisions)
-        stats.accepted += unread
+        stats.accepted += index.claims - len(decisions)
         stats.claims_read += len(decisions) - tally.unevaluated
-        charges_unread = self._tell_sinks(info, decisions, keep)
-        tally.commit(stats, run, self.st, charges_unread)
+        tally.commit(stats, run, self.st, self._tell_sinks(info, claims, decisions))
         if all(keep):
             run._copy(self)
         else:
             assert self.se is not None
-            run.writer.cut_transaction(held, index, keep, self.se)
-            held.close()
+            run.writer.cut_transaction(self.held, index, keep, self.se)
+            self.held.close()
 
-    def _wanted(self) -> list[int]:
-        """The claims to read, in order: every claim, or those with a trigger code or a CLM02
-        that is not a number. The index's structure is built when there are any."""
-        index, run = self.index, self.run
-        if not index.claims or (not run.options.read_all and not index.hits and index.charges_ok):
-            return []
-        self._locate()
-        if run.options.read_all:
-            return list(range(index.claims))
-        wanted = {k for k in map(index.claim_of, index.hits) if k is not None}
-        if not index.charges_ok:
-            wanted.update(self._odd_charges())
-        return sorted(wanted)
-
-    def _odd_charges(self) -> list[int]:
-        """Claims whose CLM02 is not a number (one number rule: x12.values)."""
-        index, p = self.index, self.patterns
-        values = index.clm02
-        if values is None:  # a transaction too big to keep them: read them again
-            values = []
-            for start in index.clm:
-                m = p.clm02_first.match(self.held.read(start, self.held.find(self.d.segment, start) + 1))
-                values.append(m.group(1) or b"" if m is not None else b"")
-        return [k for k, value in enumerate(values) if sum_amounts([value]) is None]
-
-    def _read(self, reader: ClaimReader, wanted: list[int], first_claim: int) -> "dict[int, tuple[Claim | None, Decision | None]]":
-        """Read and decide the wanted claims, each with the HL blocks above it; (None, None) for
-        one that cannot be read. (An HL block no claim hangs under holds nothing a claim needs:
-        it is never read.)"""
-        run, index = self.run, self.index
+    def _read(self, claims: HeldClaims, wanted: list[int], first_claim: int) -> "dict[int, tuple[Any, Any]]":
+        """Read and decide the wanted claims; (None, None) for one that cannot be read. (An HL
+        block no claim hangs under holds nothing a claim needs: it is never read.)"""
+        run = self.run
         decide, emit, where = run.decide, run.emit, run.where
-        path: dict[int, tuple[int, Level | TransactionError]] = {}  # by level: the HL last read
-        out: dict[int, tuple[Claim | None, Decision | None]] = {}
+        out: dict[int, tuple[Any, Any]] = {}
         for k in wanted:
             try:
-                misplaced = index.claim_problem(k)
-                if misplaced is not None:  # (this claim alone: the others hang where they should)
-                    raise TransactionError(misplaced[1], segment_number=self._number(misplaced[0]))
-                level = self._level(reader, index.claim_hl(k), path)
-                start, end = index.clm[k], index.claim_end(k)
-                claim = reader.read_claim(self._texts(start, end), self._number(start), level,
-                                          claim_index=first_claim + k + 1, st_number=self.st.number)
+                claim = claims.read(k, first_claim + k + 1)
             except TransactionError as exc:
-                number = exc.segment_number or self._number(index.clm[k])
+                number = exc.segment_number or claims.number(self.index.clm[k])
                 emit("claim_passed_through", file=where, transaction=self.st.get(2), segment=number,
-                     claim_id=_claim_id(self, k), problem=exc.problem)
+                     claim_id=claims.claim_id(k), problem=exc.problem)
                 run._fail_if_strict(exc.problem, number)
                 out[k] = (None, None)
                 continue
             out[k] = (claim, decide(claim))
         return out
 
-    def _level(self, reader: ClaimReader, i: int, path: "dict[int, tuple[int, Level | TransactionError]]") -> Level:
-        """The Level of HL i, reading it (and the HLs above it) unless it is the last one read
-        of its level. Only that path is kept, whatever the size of the transaction."""
-        index = self.index
-        lv = index.level[i]
-        got = path.get(lv)
-        if got is None or got[0] != i:
-            p = index.parent[i]
-            try:
-                parent = self._level(reader, p, path) if p >= 0 else None
-                start = index.hl[i]
-                level: Level | TransactionError = reader.read_level(self._texts(start, index.block_end(i)),
-                                                                   self._number(start), parent)
-            except TransactionError as exc:
-                level = exc
-            got = path[lv] = (i, level)
-            for deeper in range(lv + 1, 3):
-                path.pop(deeper, None)
-        if isinstance(got[1], TransactionError):
-            raise got[1]
-        return got[1]
-
-    def _tell_sinks(self, info: TransactionInfo, decisions: "dict[int, tuple[Claim | None, Decision | None]]",
-                    keep: bytearray) -> Decimal:
-        """Tell the sinks this transaction's claims; returns the charges of the unread ones."""
-        index, sinks = self.index, self.run.sinks
+    def _tell_sinks(self, info: TransactionInfo, claims: HeldClaims, decisions: "dict[int, tuple[Any, Any]]") -> Decimal:
+        """Tell the sinks this transaction's claims, in order; returns the charges of the unread."""
         unread_total = Decimal(0)
-        runs = self._unread_runs(decisions)
-        providers: dict[int, Provider | None] = {}
-        items: list[tuple[int, Any]] = []  # (first claim, what to tell)
-        for a, b in runs:
-            for a2, b2, top in self._by_billing_provider(a, b):
-                charges = self._charges(a2, b2)
-                unread_total += charges
-                if top not in providers:
-                    providers[top] = self._billing_provider(top)
-                items.append((a2, (b2 - a2, charges, providers[top])))
-        for j, (claim, decision) in decisions.items():
-            if decision is not None:
-                items.append((j, (claim, decision)))
+        items: list[tuple[int, tuple]] = []  # (first claim, what to tell)
+        for a, b, charges, provider in claims.unread(decisions):
+            unread_total += charges
+            items.append((a, (b - a, charges, provider)))
+        items.extend((k, pair) for k, pair in decisions.items() if pair[1] is not None)
         items.sort(key=lambda item: item[0])
-        for sink in sinks:
+        for sink in self.run.sinks:
             sink.begin_transaction(info)
             for _, what in items:
                 if len(what) == 2:
@@ -557,106 +478,6 @@ class _Transaction:
                 sink.add_unread(index.claims, index.charges, None)
             sink.end_transaction()
         run._copy(self)
-
-    # -- helpers ------------------------------------------------------------------------------
-    def _unread_runs(self, read: "Iterable[int]") -> list[tuple[int, int]]:
-        """(first, end) of each run of claims not in `read`."""
-        runs: list[tuple[int, int]] = []
-        k = 0
-        for j in sorted(read):
-            if j > k:
-                runs.append((k, j))
-            k = j + 1
-        if k < self.index.claims:
-            runs.append((k, self.index.claims))
-        return runs
-
-    def _by_billing_provider(self, a: int, b: int) -> Iterator[tuple[int, int, int]]:
-        """Claims a..b-1 split where their billing provider (the level-20 HL above them)
-        changes: (first, end, that HL's index)."""
-        index = self.index
-        clm, hl, tops = index.clm, index.hl, index.tops
-        t = bisect.bisect_right(tops, index.claim_hl(a)) - 1
-        start = a
-        for t2 in range(t + 1, len(tops)):
-            split = bisect.bisect_left(clm, hl[tops[t2]], start, b)
-            if split >= b:
-                break
-            if split > start:
-                yield start, split, tops[t] if t >= 0 else -1
-                start = split
-            t = t2
-        yield start, b, tops[t] if t >= 0 else -1
-
-    def _billing_provider(self, i: int) -> Provider | None:
-        """The 2010AA billing provider of level-20 HL i (None when there is none, or it cannot be
-        read)."""
-        index = self.index
-        if i < 0:
-            return None
-        reader = ClaimReader(self.d, EnvelopeContext(self.run.env.isa, None), kind="P", version="",  # type: ignore[arg-type]
-                             transaction_index=0)
-        try:
-            start = index.hl[i]
-            return reader.read_level(self._texts(start, index.block_end(i)), 0, None).billing_provider
-        except TransactionError:
-            return None
-
-    def _charges(self, a: int, b: int) -> Decimal:
-        """The sum of CLM02 of claims a..b-1 (all numbers: odd ones are read)."""
-        index = self.index
-        values = index.clm02[a:b] if index.clm02 is not None else None
-        if values is None:  # a transaction too big to keep them: read them again
-            data = self.held.read(index.clm[a], index.claim_end(b - 1))
-            values = self.patterns.clm02.findall(data)
-            first = self.patterns.clm02_first.match(data)
-            if first is not None:
-                values.insert(0, first.group(1) or b"")
-        return sum_amounts(values) or Decimal(0)
-
-    def _header_end(self) -> int:
-        """Where the header (ST up to the first HL or CLM) ends."""
-        index, p = self.index, self.patterns
-        if index.located:
-            return min(index.hl[0] if len(index.hl) else index.se, index.clm[0] if len(index.clm) else index.se)
-        for offset, chunk in self.held.parts():  # in memory: pieces of whole segments
-            starts = []
-            for first, pattern, group in ((p.hl_first, p.hl, 1), (p.clm_first, p.clm, 1)):
-                m = first.match(chunk) if offset else None
-                if m is None:
-                    m = pattern.search(chunk)
-                if m is not None:
-                    starts.append(offset + (0 if m.re is first else m.start(group)))
-            if starts:
-                return min(starts)
-        return index.se
-
-    def _texts(self, start: int, end: int) -> list[str]:
-        """The texts of the whole segments from `start` to `end`."""
-        data = self.held.read(start, end)
-        return [part.decode("latin-1") for part in split_segments(data, self.d)]
-
-    def _number(self, offset: int) -> int:
-        """The number of the segment that starts at `offset` (offsets are asked in order)."""
-        at, number = self._number_at
-        if offset < at:
-            at, number = 0, self.st.number
-        number += self.held.count(self.d.segment, at, offset)
-        self._number_at = (offset, number)
-        return number
-
-    def _notices(self, reader: ClaimReader) -> None:
-        self.run._note(reader.notices)
-        reader.notices.clear()
-
-
-def _claim_id(t: _Transaction, k: int) -> str:
-    """CLM01 of claim k, cut for a log line (a valid one has at most 38 characters)."""
-    start = t.index.clm[k]
-    data = t.held.read(start, min(t.held.find(t.d.segment, start), start + 200))
-    parts = data.split(t.d.element)
-    value = parts[1].decode("latin-1") if len(parts) > 1 else ""
-    return value if len(value) <= 80 else value[:80] + "..."
 
 
 class _Tally:

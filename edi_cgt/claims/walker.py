@@ -205,7 +205,7 @@ class ClaimReader:
                  transaction_index: int) -> None:
         self._elem = delimiters.element_str
         self._comp = delimiters.component_str
-        self._env = envelope
+        self.envelope = envelope
         self._kind = kind
         self._version = version
         self._transaction_index = transaction_index
@@ -240,7 +240,7 @@ class ClaimReader:
             elif sid in CLAIM_ONLY:
                 _outside_claim(sid, n)
         assert st is not None
-        isa, gs = self._env.isa, self._env.gs
+        isa, gs = self.envelope.isa, self.envelope.gs
         created = None
         if bht is not None and _get(bht, 4):
             try:
@@ -263,8 +263,8 @@ class ClaimReader:
             created=created,
             submitter=submitter or Provider(entity="41", name="", npi=None),
             receiver=receiver or Provider(entity="40", name="", npi=None),
-            interchange_index=self._env.interchange_index,
-            group_index=self._env.group_index,
+            interchange_index=self.envelope.interchange_index,
+            group_index=self.envelope.group_index,
         )
         return self.info
 
