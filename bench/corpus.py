@@ -30,6 +30,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, BinaryIO, NamedTuple
 
+from .argtypes import delimiter, pair
+
 if TYPE_CHECKING:
     from .progress import Progress
 
@@ -1773,19 +1775,6 @@ def _parse_mix(text: str) -> dict[str, float]:
     return mix
 
 
-def _parse_pair(text: str) -> tuple[int, int]:
-    lo, _, hi = text.partition(",")
-    try:
-        return int(lo), int(hi or lo)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected MIN,MAX, got {text!r}") from None
-
-
-def _delimiter(text: str) -> str:
-    named = {"lf": "\n", "\\n": "\n", "cr": "\r", "0x1d": "\x1d", "gs": "\x1d", "tab": "\t"}
-    return named.get(text.lower(), text)
-
-
 def _build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m bench.corpus",
@@ -1801,16 +1790,16 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--claims-per-transaction", type=int, default=500)
     p.add_argument("--transactions-per-group", type=int, default=10)
     p.add_argument("--groups-per-interchange", type=int, default=1)
-    p.add_argument("--lines-per-claim", type=_parse_pair, default=(2, 6), metavar="MIN,MAX")
+    p.add_argument("--lines-per-claim", type=pair, default=(2, 6), metavar="MIN,MAX")
     p.add_argument("--cob-share", type=float, default=0.1)
     p.add_argument("--dependent-share", type=float, default=0.3)
     p.add_argument("--institutional-share", type=float, default=0.3)
     p.add_argument("--version-p", default=None, help="837P GS08 suffix, e.g. X222A2 (default X222A1)")
     p.add_argument("--version-i", default=None, help="837I GS08 suffix, e.g. X223A3 (default X223A2)")
-    p.add_argument("--element", type=_delimiter, default="*")
-    p.add_argument("--component", type=_delimiter, default=":")
-    p.add_argument("--repetition", type=_delimiter, default="^")
-    p.add_argument("--segment", type=_delimiter, default="~", help="terminator; 'lf' or '0x1d' accepted")
+    p.add_argument("--element", type=delimiter, default="*")
+    p.add_argument("--component", type=delimiter, default=":")
+    p.add_argument("--repetition", type=delimiter, default="^")
+    p.add_argument("--segment", type=delimiter, default="~", help="terminator; 'lf' or '0x1d' accepted")
     p.add_argument("--newline", choices=("none", "lf", "crlf"), default="none")
     p.add_argument("--bom", action="store_true")
     p.add_argument("-o", "--output", default="-", help="file (.gz = gzip) or - for stdout")

@@ -34,6 +34,8 @@ from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
+from .argtypes import delimiter, pair
+
 if TYPE_CHECKING:
     from .progress import Progress
 
@@ -589,18 +591,6 @@ def build(out: BinaryIO, shape: Shape, templates: Sequence[Template], *, claims:
 # =============================================================================================
 # Command line
 # =============================================================================================
-def _pair(text: str) -> tuple[int, int]:
-    lo, _, hi = text.partition(",")
-    try:
-        return int(lo), int(hi or lo)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected N or MIN,MAX, got {text!r}") from None
-
-
-def _char(text: str) -> str:
-    return {"lf": "\n", "0x1d": "\x1d", "gs": "\x1d", "tab": "\t"}.get(text.lower(), text)
-
-
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m bench.shapes",
@@ -616,15 +606,15 @@ def _parser() -> argparse.ArgumentParser:
     size.add_argument("--size-mb", type=float, help="write whole transactions until this many MB (10^6 bytes)")
     p.add_argument("--claims-per-transaction", type=int, default=500)
     p.add_argument("--transactions-per-group", type=int, default=10)
-    p.add_argument("--lines", type=_pair, default=(1, 6), metavar="N|MIN,MAX", help="service lines per claim")
+    p.add_argument("--lines", type=pair, default=(1, 6), metavar="N|MIN,MAX", help="service lines per claim")
     p.add_argument("--patients", type=float, default=0.0, help="share of claims under a 2000C patient (0-1)")
     p.add_argument("--cgt-share", type=float, default=0.005, help="share of claims made CGT claims "
                    "the policy rejects (0-1)")
     p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--element", type=_char, default="*")
-    p.add_argument("--component", type=_char, default=":")
-    p.add_argument("--repetition", type=_char, default="^")
-    p.add_argument("--segment", type=_char, default="~", help="terminator; 'lf' or '0x1d' accepted")
+    p.add_argument("--element", type=delimiter, default="*")
+    p.add_argument("--component", type=delimiter, default=":")
+    p.add_argument("--repetition", type=delimiter, default="^")
+    p.add_argument("--segment", type=delimiter, default="~", help="terminator; 'lf' or '0x1d' accepted")
     p.add_argument("--newline", choices=("none", "lf", "crlf"), default="none", help="line break after each segment")
     p.add_argument("--templates", nargs="+", metavar="FILE", help="837 files to take claims from "
                    "(default: ../shared/samples, else fixtures/)")
