@@ -604,13 +604,14 @@ def _parser() -> argparse.ArgumentParser:
     size = p.add_mutually_exclusive_group()
     size.add_argument("--claims", type=int, help="number of claims (default 10000)")
     size.add_argument("--size-mb", type=float, help="write whole transactions until this many MB (10^6 bytes)")
-    p.add_argument("--claims-per-transaction", type=int, default=500)
-    p.add_argument("--transactions-per-group", type=int, default=10)
+    p.add_argument("--claims-per-transaction", type=int, default=500, metavar="N", help="default 500")
+    p.add_argument("--transactions-per-group", type=int, default=10, metavar="N",
+                   help="ST..SE per GS, one GS per ISA (default 10)")
     p.add_argument("--lines", type=pair, default=(1, 6), metavar="N|MIN,MAX", help="service lines per claim")
     p.add_argument("--patients", type=float, default=0.0, help="share of claims under a 2000C patient (0-1)")
     p.add_argument("--cgt-share", type=float, default=0.005, help="share of claims made CGT claims "
                    "the policy rejects (0-1)")
-    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--seed", type=int, default=1, help="default 1")
     p.add_argument("--element", type=delimiter, default="*")
     p.add_argument("--component", type=delimiter, default=":")
     p.add_argument("--repetition", type=delimiter, default="^")
