@@ -28,7 +28,12 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import BinaryIO, NamedTuple
+from typing import TYPE_CHECKING, BinaryIO, NamedTuple
+
+from .argtypes import delimiter, pair
+
+if TYPE_CHECKING:
+    from .progress import Progress
 
 __all__ = [
     "Format",
@@ -993,6 +998,7 @@ SCENARIOS: dict[str, str] = {
     "scd-carve-out-mcp": "reject",
     "clinical-trial": "accept",
     "void": "accept",
+    "no-tar-wrong-setting": "reject",
 }
 DEFAULT_VIOLATION_MIX: dict[str, float] = {
     "clean": 0.40,
@@ -1255,6 +1261,7 @@ class _ClaimFactory:
 def _therapies_for(scenario: str) -> tuple[Therapy, ...]:
     pick = {
         "wrong-setting": lambda t: t.setting != "any",
+        "no-tar-wrong-setting": lambda t: t.setting != "any",
         "inpatient-drg": lambda t: t.drg_excluded,
         "units-over-max": lambda t: t.max_units is not None,
         "admin-without-drug": lambda t: t.is_car_t,
@@ -1351,6 +1358,15 @@ class _CgtBuilder:
             self.setting = rng.choice(("11", "12", "23"))
             where = f"place of service {self.setting}"
         self.reason = f"{self._label()} restricted to hospital outpatient, billed with {where}"
+
+    def _scenario_no_tar_wrong_setting(self) -> None:
+        """Two rules at once, for "every claim rejected" benchmark corpora: no TAR, and a
+        setting the section does not allow (never an inpatient bill, which adds the DRG rule)."""
+        self.tar = None
+        self.facility = COMMUNITY_HOSPITAL
+        self.setting = self.rng.choice(("71", "83") if self.kind == "I" else ("11", "12", "23"))
+        where = f"type of bill 0{self.setting}1" if self.kind == "I" else f"place of service {self.setting}"
+        self.reason = f"{self._label()} without a TAR/SAR, and billed with {where} (hospital outpatient only)"
 
     def _scenario_inpatient_drg(self) -> None:
         self.setting = "11" if self.kind == "I" else "21"
@@ -1716,11 +1732,13 @@ INTENT_COLUMNS = ("claim_id", "kind", "scenario", "outcome", "therapy", "reason"
 
 
 def write_corpus(stream: BinaryIO, seed: int, n_claims: int, *,
-                 intents: BinaryIO | None = None, **options: object) -> CorpusStats:
+                 intents: BinaryIO | None = None, progress: "Progress | None" = None,
+                 **options: object) -> CorpusStats:
     """Write generate_corpus(seed, n_claims, **options) to a binary stream; return the counts.
 
     `intents`, if given, receives a TSV of every claim's intended outcome (CGT claims only,
-    since routine claims are all meant to be accepted).
+    since routine claims are all meant to be accepted). `progress` (bench.progress.Progress)
+    is told the bytes and claims written after each chunk.
     """
     stats = CorpusStats()
     on_claim = None
@@ -1736,6 +1754,8 @@ def write_corpus(stream: BinaryIO, seed: int, n_claims: int, *,
                              **options)  # type: ignore[arg-type]
     for chunk in chunks:
         stream.write(chunk)
+        if progress is not None:
+            progress.update(stats.bytes, stats.claims)
     return stats
 
 
@@ -1755,19 +1775,6 @@ def _parse_mix(text: str) -> dict[str, float]:
     return mix
 
 
-def _parse_pair(text: str) -> tuple[int, int]:
-    lo, _, hi = text.partition(",")
-    try:
-        return int(lo), int(hi or lo)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected MIN,MAX, got {text!r}") from None
-
-
-def _delimiter(text: str) -> str:
-    named = {"lf": "\n", "\\n": "\n", "cr": "\r", "0x1d": "\x1d", "gs": "\x1d", "tab": "\t"}
-    return named.get(text.lower(), text)
-
-
 def _build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m bench.corpus",
@@ -1783,16 +1790,16 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--claims-per-transaction", type=int, default=500)
     p.add_argument("--transactions-per-group", type=int, default=10)
     p.add_argument("--groups-per-interchange", type=int, default=1)
-    p.add_argument("--lines-per-claim", type=_parse_pair, default=(2, 6), metavar="MIN,MAX")
+    p.add_argument("--lines-per-claim", type=pair, default=(2, 6), metavar="MIN,MAX")
     p.add_argument("--cob-share", type=float, default=0.1)
     p.add_argument("--dependent-share", type=float, default=0.3)
     p.add_argument("--institutional-share", type=float, default=0.3)
     p.add_argument("--version-p", default=None, help="837P GS08 suffix, e.g. X222A2 (default X222A1)")
     p.add_argument("--version-i", default=None, help="837I GS08 suffix, e.g. X223A3 (default X223A2)")
-    p.add_argument("--element", type=_delimiter, default="*")
-    p.add_argument("--component", type=_delimiter, default=":")
-    p.add_argument("--repetition", type=_delimiter, default="^")
-    p.add_argument("--segment", type=_delimiter, default="~", help="terminator; 'lf' or '0x1d' accepted")
+    p.add_argument("--element", type=delimiter, default="*")
+    p.add_argument("--component", type=delimiter, default=":")
+    p.add_argument("--repetition", type=delimiter, default="^")
+    p.add_argument("--segment", type=delimiter, default="~", help="terminator; 'lf' or '0x1d' accepted")
     p.add_argument("--newline", choices=("none", "lf", "crlf"), default="none")
     p.add_argument("--bom", action="store_true")
     p.add_argument("-o", "--output", default="-", help="file (.gz = gzip) or - for stdout")
@@ -1819,22 +1826,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         institutional_share=args.institutional_share, fmt=fmt, jobs=args.jobs,
         versions={k: v for k, v in (("P", args.version_p), ("I", args.version_i)) if v},
     )
+    from .progress import Progress
+
     started = time.perf_counter()
     intents = open(args.intents, "wb") if args.intents else None
+    progress = Progress(args.output if args.output != "-" else "bench.corpus")
     try:
         if args.output == "-":
-            stats = write_corpus(sys.stdout.buffer, args.seed, args.claims, intents=intents, **options)
+            stats = write_corpus(sys.stdout.buffer, args.seed, args.claims, intents=intents, progress=progress,
+                                 **options)
         elif args.output.endswith(".gz"):
             with gzip.open(args.output, "wb", compresslevel=6) as out:
                 stats = write_corpus(out, args.seed, args.claims,  # type: ignore[arg-type]
-                                     intents=intents, **options)
+                                     intents=intents, progress=progress, **options)
         else:
             with open(args.output, "wb", buffering=1 << 20) as out:
-                stats = write_corpus(out, args.seed, args.claims, intents=intents, **options)
+                stats = write_corpus(out, args.seed, args.claims, intents=intents, progress=progress, **options)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     finally:
+        progress.close()
         if intents is not None:
             intents.close()
     elapsed = time.perf_counter() - started

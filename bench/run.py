@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
-# Throughput and memory benchmark for issue #6: the same as `edi-cgt bench run`.
+# The benchmark of issue 11: edi-cgt beside cat and naive splitting on a matrix of corpus shapes.
 #
-# Strategy: a thin launcher, so the repository checkout and the installed CLI run the very same
-# code (bench/runner.py, options defined once in bench/cli.py). See
-# bench/README.md for what is measured and docs/PERFORMANCE.md for results.
+# Strategy: a thin launcher, so a checkout runs its own bench/ and edi_cgt/ without installing
+# either (options in bench/cli.py, the work in bench/runner.py). See bench/README.md for what
+# is measured and how to reproduce it.
 #
-#   python bench/run.py --quick                     # ~10 MB corpora, smoke run
-#   python bench/run.py --json bench/results/full.json
+#   python bench/run.py --quick                     # ~10 MB corpora, a smoke run (a few minutes)
+#   python bench/run.py -r 3 --json bench/results/full.json
 from __future__ import annotations
 
 import sys as _sys

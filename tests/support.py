@@ -51,6 +51,61 @@ def pyx12_validate(data: bytes) -> tuple[bool, str]:
     return bool(ok), fd_997.getvalue()
 
 
+def segments(data: bytes) -> list[list[str]]:
+    """Split on the delimiters found in the ISA; elements as strings."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    text = data.decode("ascii")
+    element, terminator = text[3], text[105]
+    out = []
+    for raw in text.split(terminator):
+        raw = raw.lstrip("\r\n")
+        if raw:
+            out.append(raw.split(element))
+    return out
+
+
+def check_envelope_and_hl(data: bytes) -> dict[str, int]:
+    """Independent check of counts, control numbers and the HL tree; returns segment counts."""
+    segs = segments(data)
+    counts = {"ISA": 0, "GS": 0, "ST": 0, "CLM": 0}
+    isa13 = gs06 = st02 = None
+    groups = sts = st_start = 0
+    last_of_level: dict[str, str] = {}
+    previous_hl: list[str] | None = None
+    expected_hl = 1
+    for i, seg in enumerate(segs):
+        tag = seg[0]
+        if tag in counts:
+            counts[tag] += 1
+        if tag == "ISA":
+            isa13, groups = seg[13], 0
+        elif tag == "GS":
+            gs06, sts, groups = seg[6], 0, groups + 1
+        elif tag == "ST":
+            st02, st_start, sts = seg[2], i, sts + 1
+            last_of_level, previous_hl, expected_hl = {}, None, 1
+        elif tag == "HL":
+            assert seg[1] == str(expected_hl), f"HL01 {seg[1]} where {expected_hl} was due"
+            expected_hl += 1
+            parent = {"20": None, "22": "20", "23": "22"}[seg[3]]
+            assert seg[2] == (last_of_level[parent] if parent else ""), f"HL {seg[1]} parent {seg[2]}"
+            if previous_hl is not None:  # HL04 of the previous HL: 1 iff this HL is its child
+                child = seg[2] == previous_hl[1]
+                assert previous_hl[4] == ("1" if child else "0"), f"HL {previous_hl[1]} HL04"
+            last_of_level[seg[3]] = seg[1]
+            previous_hl = seg
+        elif tag == "SE":
+            assert int(seg[1]) == i - st_start + 1 and seg[2] == st02
+            if previous_hl is not None:
+                assert previous_hl[4] == "0", f"last HL {previous_hl[1]} says it has children"
+        elif tag == "GE":
+            assert seg[1] == str(sts) and seg[2] == gs06
+        elif tag == "IEA":
+            assert seg[1] == str(groups) and seg[2] == isa13
+    return counts
+
+
 def run_cli(*args: str, stdin: bytes | None = None, env: dict | None = None, cwd: Path | None = None,
             timeout: float = 300) -> subprocess.CompletedProcess:
     """Run `edi-cgt ARGS` as a real process (python -m edi_cgt), capturing bytes."""

@@ -1,93 +1,132 @@
-# Smoke tests of the benchmark runner and `edi-cgt bench`: tiny corpora, one round, real
-# child processes. They check the shape and sanity of what is reported, never how fast it is.
+# Smoke tests of the benchmark (bench/run.py, bench.runner, bench.matrix): tiny corpora from
+# both builders, a few shapes, one round, real child processes. They check what is reported
+# (shapes, keys, every figure positive, each target judged on the shapes it applies to), never
+# how fast anything is.
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
-from bench import runner
+from bench import matrix, report, runner
+from bench.cli import run as cli_run
 from bench.corpus import generate_corpus
-from bench.cli import bench as main
+from support import ROOT, check_envelope_and_hl
 
-RESULT_KEYS = {"corpus", "command", "argv", "runs_s", "median_s", "mb_s", "claims_s", "peak_rss_mib",
+RESULT_KEYS = {"corpus", "command", "argv", "runs_s", "median_s", "mb_s", "us_per_claim", "peak_rss_mib",
                "ratio_to_split", "ratio_to_elements", "exit_codes"}
+SHAPES = (
+    matrix.CorpusShape("corpus", "mixed", 500, (2, 6), 0.3, 1.0),
+    matrix.CorpusShape("shapes", "P", 2000, (4, 4), 1.0, 0.005),
+    matrix.CorpusShape("shapes", "I", 100, (1, 1), 0.0, 0.0, "~LF"),
+)
 
 
 @pytest.fixture(scope="module")
-def tiny_report(tmp_path_factory: pytest.TempPathFactory) -> runner.Report:
-    config = runner.BenchConfig(size_mb=0.05, shares=(1.0,), repeat=1,
-                                commands=("cat", "split", "elements", "reader", "filter"),
-                                memory_mb=0.12, huge_mb=0.05, jobs=1,
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> runner.Report:
+    config = runner.BenchConfig(size_mb=0.06, shapes=SHAPES, repeat=1, memory_mb=0.15, huge_mb=0.05, jobs=1,
                                 cache_dir=tmp_path_factory.mktemp("bench-cache"))
     return runner.run_benchmark(config)
 
 
-def test_report_has_every_command_with_positive_figures(tiny_report: runner.Report) -> None:
-    corpus = tiny_report.corpora[0]
-    assert corpus.label == "cgt-100%"
-    assert corpus.cgt_claims == corpus.claims > 0 and corpus.expected_rejects > 0 and corpus.size > 20_000
-    assert corpus.terminator == b"~" and corpus.element == b"*"
-    names = [r.command.name for r in tiny_report.results]
-    assert names == ["cat", "split", "elements", "reader", "filter"]
-    for r in tiny_report.results:
-        assert len(r.runs) == 1
-        assert r.median_s > 0 and r.mb_s > 0 and r.claims_s > 0 and r.peak_rss_mib > 0
-        assert r.ratio_split is not None and r.ratio_split > 0
-        assert r.ratio_elements is not None and r.ratio_elements > 0
-    split = next(r for r in tiny_report.results if r.command.name == "split")
-    assert split.ratio_split == pytest.approx(1.0)
-    # filter found the corpus' intended rejections: exit status 1, which the runner accepts
-    assert next(r for r in tiny_report.results if r.command.name == "filter").runs[0].exit_code == 1
+def test_every_shape_and_command_with_positive_figures(tiny: runner.Report) -> None:
+    assert [c.shape for c in tiny.corpora] == list(SHAPES)
+    for corpus in tiny.corpora:
+        assert corpus.size > 50_000 and corpus.claims > 0
+        assert check_envelope_and_hl(corpus.path.read_bytes())["CLM"] == corpus.claims
+    every_rejected = tiny.corpora[0]
+    assert every_rejected.cgt_claims == every_rejected.expected_rejects == every_rejected.claims
+    assert tiny.corpora[2].terminator == b"~" and tiny.corpora[2].cgt_claims == 0
+    names = [r.command.name for r in tiny.results]
+    assert names == list(runner.DEFAULT_COMMANDS) * len(SHAPES)
+    for r in tiny.results:
+        assert len(r.runs) == 1 and r.median_s > 0 and r.peak_rss_mib > 0
+        assert r.ratio_split is not None and r.ratio_split > 0 and r.ratio_elements is not None and r.ratio_elements > 0
+        if r.command.name == "version":  # start-up alone: no input, so no MB/s
+            assert r.mb_s is None and r.us_per_claim is None
+        else:
+            assert r.mb_s is not None and r.mb_s > 0 and r.us_per_claim is not None and r.us_per_claim > 0
+        if r.command.name == "split":
+            assert r.ratio_split == pytest.approx(1.0)
+        if r.command.name in ("filter", "read-all"):  # the rejected claims: exit 1, which the runner accepts
+            assert r.runs[0].exit_code == (1 if r.corpus.expected_rejects else 0)
 
 
-def test_memory_checks_stream_copies_and_one_transaction(tiny_report: runner.Report) -> None:
-    stream, huge = tiny_report.memory
-    base = next(c for c in tiny_report.corpora if c.label == "cgt-0.5%")
-    assert stream.name == "stream" and stream.size >= 120_000 and stream.size % base.size == 0
-    assert stream.claims == base.claims * (stream.size // base.size)
-    assert huge.name == "one-transaction" and tiny_report.corpora[-1].transactions == 1
-    assert stream.peak_rss_mib > 0 and huge.peak_rss_mib > 0
+def test_memory_checks_stream_copies_and_single_transactions(tiny: runner.Report) -> None:
+    stream, *single = tiny.memory
+    assert stream.name == "stream" and stream.size >= 150_000 and stream.claims > 0
+    assert [m.name for m in single] == ["one transaction, CGT 0.5%", "one transaction, CGT 100%"]
+    for m in tiny.memory:
+        assert m.peak_rss_mib > 0 and m.run.seconds > 0 and m.run.exit_code in (0, 1)
+    assert "in one ST..SE" in single[0].description
 
 
-def test_targets_measured_only_for_corpora_in_the_run(tiny_report: runner.Report) -> None:
-    by_name = {t.name: t for t in tiny_report.targets}
-    assert len(by_name) == 5
-    measured = by_name["filter, 100% CGT >= 0.25x naive split-into-elements"]
-    filter_ = next(r for r in tiny_report.results if r.command.name == "filter")
-    assert measured.measured == filter_.ratio_elements and measured.passed in (True, False)
-    assert by_name["filter, 2% CGT >= 1x naive split-into-elements"].passed is None  # no 2% corpus in this run
-    assert by_name["filter, 0.5% CGT >= 2x naive read+split"].measured is None
-    assert by_name["filter peak RSS < 64 MiB, ~1 GB streamed"].measured == tiny_report.memory[0].peak_rss_mib
+def test_targets_judged_on_every_shape_they_apply_to(tiny: runner.Report) -> None:
+    by = {}
+    for t in tiny.targets:
+        by.setdefault(t.spec.name, []).append(t)
+    assert list(by) == [spec.name for spec in runner.TARGETS]
+    half, zero, full, memory = (by[spec.name] for spec in runner.TARGETS)
+    filters = {r.corpus.shape: r for r in tiny.results if r.command.name == "filter"}
+    assert [(t.subject, t.measured) for t in half] == [(SHAPES[1].label, filters[SHAPES[1]].ratio_split)]
+    assert [(t.subject, t.measured) for t in zero] == [(SHAPES[2].label, filters[SHAPES[2]].ratio_split)]
+    assert [(t.subject, t.measured) for t in full] == [(SHAPES[0].label, filters[SHAPES[0]].ratio_elements)]
+    assert [t.measured for t in memory] == [m.peak_rss_mib for m in tiny.memory]
+    assert all(t.passed in (True, False) for t in tiny.targets)
 
 
-def test_table_and_json(tiny_report: runner.Report, tmp_path: Path) -> None:
-    text = runner.format_report(tiny_report)
-    for word in ("cgt-100%", "MB/s", "claims/s", "peak RSS MiB", "x split", "x elements", "load averages",
-                 "targets", "memory"):
+def test_a_target_without_its_shape_is_not_measured(tiny: runner.Report) -> None:
+    partial = runner.Report(machine=tiny.machine, results=[r for r in tiny.results if r.corpus.shape is SHAPES[2]])
+    rows = runner.judge(partial)
+    assert [t.spec for t in rows] == list(runner.TARGETS)
+    assert [t.subject for t in rows] == ["", SHAPES[2].label, "", ""]
+    assert [t.passed is None for t in rows] == [True, False, True, True]
+
+
+def test_table_and_json(tiny: runner.Report, tmp_path: Path) -> None:
+    text = report.format_report(tiny)
+    for word in ("MB/s", "us/claim", "peak RSS MiB", "x split", "x elements", "load averages", "filter across shapes",
+                 "memory (one run each)", "targets (issue 11", "0.5% CGT: filter >= 0.5x", *(s.label for s in SHAPES)):
         assert word in text
+    assert text.count("    met   ") + text.count("    MISSED") == len(tiny.targets)
     path = tmp_path / "report.json"
-    runner.write_json(tiny_report, path)
+    report.write_json(tiny, path)
     data = json.loads(path.read_text())
     assert set(data) == {"machine", "repeat", "seconds", "load", "warnings", "corpora", "results", "memory", "targets"}
-    assert data["machine"]["cpus"] >= 1 and data["load"][0]["at"] == "start"
+    assert data["machine"]["cpus"] >= 1 and data["machine"]["edi_cgt_source"] and data["load"][0]["at"] == "start"
+    assert {c["shape"]["builder"] for c in data["corpora"]} == {"corpus", "shapes"}
     assert all(set(r) == RESULT_KEYS for r in data["results"])
-    assert all(r["mb_s"] > 0 and r["claims_s"] > 0 for r in data["results"])
-    assert {m["name"] for m in data["memory"]} == {"stream", "one-transaction"}
+    assert all(r["median_s"] > 0 and (r["mb_s"] is None or r["mb_s"] > 0) for r in data["results"])
+    assert {t["met"] for t in data["targets"]} <= {True, False}
 
 
-def test_corpus_is_cached_by_its_options(tmp_path: Path) -> None:
-    spec = runner.CorpusSpec(0.02, 0.03, seed=5)
-    first = runner.ensure_corpus(spec, tmp_path)
+def test_matrix_varies_every_dimension() -> None:
+    shapes = matrix.MATRIX
+    assert {s.builder for s in shapes} == {"corpus", "shapes"}
+    assert {100, 500, 2000, 5000} <= {s.per_transaction for s in shapes}
+    assert {(1, 1), (4, 4), (1, 6)} <= {s.lines for s in shapes}
+    assert {0.0, 1.0} <= {s.patients for s in shapes} and {"P", "I"} <= {s.kind for s in shapes}
+    assert len({s.layout for s in shapes}) >= 4
+    for share in (0.0, 0.005, 1.0):  # each target's share is measured on both builders
+        assert {s.builder for s in shapes if s.cgt_share == share} == {"corpus", "shapes"}
+    assert len({s.name for s in shapes}) == len(shapes)
+    assert matrix.select(["cgt100"]) == [s for s in shapes if s.cgt_share == 1.0]
+    assert matrix.select(["shapes-I-*"]) == [s for s in shapes if s.builder == "shapes" and s.kind == "I"]
+
+
+def test_corpus_is_cached_by_shape_seed_and_builder(tmp_path: Path) -> None:
+    shape = matrix.CorpusShape("corpus", "P", 100, (1, 2), 0.0, 0.02)
+    first = matrix.ensure_corpus(shape, 0.03, tmp_path, seed=5)
     stamp = first.path.stat().st_mtime_ns
-    again = runner.ensure_corpus(spec, tmp_path)
+    again = matrix.ensure_corpus(shape, 0.03, tmp_path, seed=5)
     assert again.path == first.path and again.path.stat().st_mtime_ns == stamp
-    other = runner.ensure_corpus(runner.CorpusSpec(0.02, 0.03, seed=6), tmp_path)
-    assert other.path != first.path
-    assert first.path.read_bytes() == b"".join(generate_corpus(5, first.claims, cgt_share=0.02))
+    assert matrix.ensure_corpus(shape, 0.03, tmp_path, seed=6).path != first.path
+    options = matrix._corpus_options(shape, first.claims)
+    assert first.path.read_bytes() == b"".join(generate_corpus(5, first.claims, **options))
 
 
 def test_peak_rss_is_the_child_alone() -> None:
@@ -106,27 +145,34 @@ def test_failing_command_is_reported_with_its_status() -> None:
         runner.measure([sys.executable, "-c", "import sys; sys.stderr.write('boom'); sys.exit(5)"], what="demo")
 
 
-def test_cli_generate_passes_options_to_the_generator(tmp_path: Path) -> None:
-    out = tmp_path / "c.837"
-    result = CliRunner().invoke(main, ["generate", "--seed", "3", "--claims", "25", "--cgt-share", "0.2",
-                                       "-q", "-o", str(out)])
-    assert result.exit_code == 0, result.output
-    assert out.read_bytes() == b"".join(generate_corpus(3, 25, cgt_share=0.2))
+def test_the_cli_measured_is_the_package_the_runner_imported() -> None:
+    import edi_cgt
+
+    where = subprocess.run([sys.executable, "-c", "import edi_cgt; print(edi_cgt.__file__)"], capture_output=True,
+                           text=True, env=runner.child_env(), cwd="/")
+    assert Path(where.stdout.strip()).resolve() == Path(edi_cgt.__file__).resolve()
+    shown = subprocess.run([*runner.edi_cgt_argv(), "--version"], capture_output=True, env=runner.child_env(), cwd="/")
+    assert shown.returncode == 0 and shown.stdout.strip()
 
 
-def test_cli_run_writes_table_and_json(tmp_path: Path) -> None:
+def test_run_py_writes_table_and_json(tmp_path: Path) -> None:
     out = tmp_path / "r.json"
-    result = CliRunner().invoke(main, ["run", "--size-mb", "0.03", "--shares", "0", "-r", "1",
-                                       "--commands", "split,filter", "--memory-mb", "0", "--huge-mb", "0",
-                                       "--cache", str(tmp_path / "cache"), "--json", str(out), "-q"])
-    assert result.exit_code == 0, result.output
-    assert "cgt-0%" in result.output and "filter" in result.output
+    done = subprocess.run([sys.executable, str(ROOT / "bench" / "run.py"), "--size-mb", "0.03", "--shapes",
+                           "shapes-P-100tx,corpus-P-2000tx", "-r", "1", "--commands", "split,filter,version",
+                           "--memory-mb", "0", "--huge-mb", "0", "--cache", str(tmp_path / "cache"), "--json", str(out),
+                           "-q"], capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "shapes 837P 100/tx" in done.stdout and "corpus 837P 2000/tx" in done.stdout and "targets" in done.stdout
     data = json.loads(out.read_text())
-    assert [r["command"] for r in data["results"]] == ["split", "filter"]
-    assert data["memory"] == []
+    assert [r["command"] for r in data["results"]] == ["split", "filter", "version"] * 2
+    assert data["memory"] == [] and {t["target"] for t in data["targets"] if t["met"] is None} == {
+        runner.TARGETS[2].name, runner.TARGETS[3].name}
 
 
-def test_cli_run_rejects_unknown_command(tmp_path: Path) -> None:
-    result = CliRunner().invoke(main, ["run", "--commands", "split,nope", "--cache", str(tmp_path)])
-    assert result.exit_code == 2
-    assert "nope" in result.output
+def test_cli_lists_shapes_and_refuses_unknown_names(tmp_path: Path) -> None:
+    listed = CliRunner().invoke(cli_run, ["--list", "--shapes", "cgt100"])
+    assert listed.exit_code == 0 and len(listed.output.splitlines()) == 3
+    bad = CliRunner().invoke(cli_run, ["--commands", "split,nope", "--cache", str(tmp_path)])
+    assert bad.exit_code == 2 and "nope" in bad.output
+    none = CliRunner().invoke(cli_run, ["--shapes", "no-such-shape", "--cache", str(tmp_path)])
+    assert none.exit_code == 2 and "matches no shape" in none.output
