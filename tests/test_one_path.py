@@ -166,3 +166,21 @@ def test_charges_of_unread_claims_are_summed_exactly(decide):
     data = interchange(BODY.replace("{charge}", "0.10") + BODY.replace("{charge}", "1E+2").replace("0001", "0002"))
     _, _, stats = run(data, decide, read_all=False)
     assert stats.claims_read == 0 and stats.charges_in == Decimal("300.10")
+
+
+@pytest.mark.parametrize("hold", [4 << 20, 50_000], ids=["in-memory", "spilled"])
+def test_a_transaction_of_thousands_of_hls_is_cut_with_every_number_right(decide, hold):
+    """HLs are renumbered a batch at a time: several batches, patients under subscribers,
+    rejected claims scattered; the HL tree, counts and the claims kept check independently."""
+    from support import check_envelope_and_hl
+
+    data = b"".join(generate_corpus(seed=11, n_claims=2500, cgt_share=0.05, claims_per_transaction=2500,
+                                    dependent_share=0.4, fmt=Format(newline="\n")))
+    clean, ack, stats = run(data, decide, read_all=False, chunk=8192, hold=hold)
+    assert data.count(b"\nHL*") > 2 * 1024  # more than two batches of HL segments (clean837._BATCH)
+    assert 0 < stats.rejected < stats.claims_in == 2500
+    counts = check_envelope_and_hl(clean)
+    assert counts["CLM"] == stats.claims_in - stats.rejected
+    assert ack.count(b"\nTRN*2*") == 1 + stats.rejected  # the 2200B trace, then one per rejected claim
+    if hold < 4 << 20:
+        assert clean == run(data, decide, read_all=False)[0]

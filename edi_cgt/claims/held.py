@@ -11,7 +11,7 @@
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from decimal import Decimal
 
 from ..x12.delimiters import Delimiters
@@ -36,28 +36,34 @@ class HeldClaims:
         self._d = delimiters
         self._number_at = (0, st_number)  # (offset, number of the segment starting there)
         self._path: dict[int, tuple[int, Level | TransactionError]] = {}  # by level: the HL last read
+        self._provider: tuple[int | None, Provider | None] = (None, None)  # the billing provider last asked
 
     # -- what to read -------------------------------------------------------------------------
     def header(self) -> TransactionInfo:
         """The transaction's header (ST up to the first HL or CLM); TransactionError if unreadable."""
         return self.reader.read_header(self._texts(0, self._header_end()), self._st_number)
 
-    def wanted(self, read_all: bool) -> list[int]:
-        """The claims to read, in order: every claim, or those with a trigger code or a CLM02
-        that is not a number. Where the CLM and HL segments are is found when there are any."""
+    def wanted(self, read_all: bool) -> bytearray | None:
+        """Which claims to read, one byte per claim (1: read it): every claim, or those with a
+        trigger code or a CLM02 that is not a number; None when there is none. Where the CLM and
+        HL segments are is found when there are any."""
         index = self.index
         if not index.claims or (not read_all and not index.hits and index.charges_ok):
-            return []
+            return None
         if not index.located:  # (pieces not located as they came are all still in memory)
             for offset, chunk in self.held.parts():
                 index.locate(chunk, offset, self.patterns)
             index.located = True
         if read_all:
-            return list(range(index.claims))
-        wanted = {k for k in map(index.claim_of, index.hits) if k is not None}
+            return bytearray(b"\x01") * index.claims
+        want = bytearray(index.claims)
+        for k in map(index.claim_of, index.hits):
+            if k is not None:
+                want[k] = 1
         if not index.charges_ok:
-            wanted.update(self._odd_charges())
-        return sorted(wanted)
+            for k in self._odd_charges():
+                want[k] = 1
+        return want if 1 in want else None
 
     def tree_problem(self) -> tuple[int, str] | None:
         """(segment number, why) when an HL level cannot carry claims (no claim by claim then)."""
@@ -119,15 +125,15 @@ class HeldClaims:
         return number
 
     # -- the claims not read ------------------------------------------------------------------
-    def unread(self, read: Iterable[int]) -> Iterator[tuple[int, int, Decimal, Provider | None]]:
-        """(first, end, charges, billing provider) of each run of claims not in `read` under one
-        billing provider (the level-20 HL above them), in order."""
-        providers: dict[int, Provider | None] = {}
-        for a, b in self._runs(read):
-            for a2, b2, top in self._by_billing_provider(a, b):
-                if top not in providers:
-                    providers[top] = self._billing_provider(top)
-                yield a2, b2, self.charges(a2, b2), providers[top]
+    def unread(self, a: int, b: int) -> Iterator[tuple[int, int, Decimal, Provider | None]]:
+        """(first, end, charges, billing provider) of claims a..b-1, none of them read, split
+        where the billing provider (the level-20 HL above them) changes."""
+        if a >= b:
+            return
+        for a2, b2, top in self._by_billing_provider(a, b):
+            if self._provider[0] != top:
+                self._provider = (top, self._billing_provider(top))
+            yield a2, b2, self.charges(a2, b2), self._provider[1]
 
     def charges(self, a: int, b: int) -> Decimal:
         """The sum of CLM02 of claims a..b-1 (all numbers: odd ones are read)."""
@@ -140,17 +146,6 @@ class HeldClaims:
             if first is not None:
                 values.insert(0, first.group(1) or b"")
         return sum_amounts(values) or Decimal(0)
-
-    def _runs(self, read: Iterable[int]) -> list[tuple[int, int]]:
-        runs: list[tuple[int, int]] = []
-        k = 0
-        for j in sorted(read):
-            if j > k:
-                runs.append((k, j))
-            k = j + 1
-        if k < self.index.claims:
-            runs.append((k, self.index.claims))
-        return runs
 
     def _by_billing_provider(self, a: int, b: int) -> Iterator[tuple[int, int, int]]:
         """Claims a..b-1 split where the level-20 HL above them changes: (first, end, its index)."""

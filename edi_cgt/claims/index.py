@@ -87,7 +87,7 @@ class ClaimIndex:
     charges: Decimal = Decimal(0)  # the sum of their CLM02, when every one is a number
     charges_ok: bool = True  # False: some CLM02 is not a number (those claims must be read)
     clm02: list[bytes] | None = field(default_factory=list)  # each claim's CLM02 (None: not kept)
-    hits: list[int] = field(default_factory=list)  # offsets of trigger codes
+    hits: array = field(default_factory=lambda: array("q"))  # offsets of trigger codes
     # structure (build_structure)
     clm: array = field(default_factory=lambda: array("q"))  # CLM segment starts
     hl: array = field(default_factory=lambda: array("q"))  # HL segment starts

@@ -8,6 +8,7 @@
 # its segments; every segment read is checked against the grammar tables (edi_cgt.claims.grammar)
 # and a problem that would make a claim read wrongly raises TransactionError naming the segment.
 # Problems that leave the claim readable (HL numbering, a CLM01 used twice) are noted instead.
+# (Repeats are looked for among the first REMEMBERED_IDS ids of a transaction.)
 # NM1*PR means the payer (2010BB) only in the subscriber level; inside a claim, after an SBR, it
 # is another payer (2330B) and never replaces the claim's payer.
 from __future__ import annotations
@@ -24,7 +25,12 @@ from ..x12.values import decimal_value
 from .grammar import CLAIM_ONLY, HL_PARENT_LEVEL, NAME_LOOP_END, NAME_LOOP_RANK, REQUIRED_ELEMENTS, SEGMENT_IDS, VALID_ID
 from .model import Claim, ClaimLocation, DateRange, Diagnosis, Payer, Person, Provider, ServiceLine, TransactionInfo
 
-__all__ = ["ClaimReader", "EnvelopeContext", "Level", "parse_date", "parse_dates"]
+__all__ = ["ClaimReader", "EnvelopeContext", "Level", "REMEMBERED_IDS", "parse_date", "parse_dates"]
+
+# HL01 and CLM01 values remembered per transaction to notice one used twice: the first this many
+# of each (the TR3 suggests at most 5,000 claims per transaction; the bound keeps a transaction
+# of a million claims in the memory of a small one).
+REMEMBERED_IDS = 20_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -281,7 +287,7 @@ class ClaimReader:
             raise TransactionError(f"HL {hl_id!r} has level code {code!r}; an 837 uses 20, 22 and 23", segment_number=first)
         if hl_id in self._hl_ids:
             self._notice(first, f"HL01 {hl_id!r} is used twice in this transaction")
-        elif len(self._hl_ids) < 100_000:
+        elif len(self._hl_ids) < REMEMBERED_IDS:
             self._hl_ids.add(hl_id)
         if parent is not None and parent_id != parent.hl_id:
             self._notice(first, f"HL {hl_id!r} names parent {parent_id!r} but sits under HL {parent.hl_id!r} (level {want})")
@@ -334,8 +340,10 @@ class ClaimReader:
         els = texts[0].split(split)
         checker.check(els, first)
         claim_id = els[1]
-        seen = self._claim_ids.setdefault(claim_id, first)
-        if seen != first:
+        seen = self._claim_ids.get(claim_id, first)
+        if seen == first and len(self._claim_ids) < REMEMBERED_IDS:
+            self._claim_ids[claim_id] = first
+        elif seen != first:
             # Both claims are read and decided; a 277CA names claims by CLM01, so say it.
             self._notice(first, f"CLM01 {claim_id!r} is used again (first at segment {seen}); each claim is evaluated")
         draft = _Claim(els, first)

@@ -15,12 +15,15 @@
 from __future__ import annotations
 
 import bisect
+import functools
+import re
 from collections.abc import Iterable, Iterator
 from typing import BinaryIO
 
 from ..claims.index import ClaimIndex
+from ..x12.delimiters import Delimiters
 from ..x12.held import HeldTransaction
-from ..x12.reader import Segment
+from ..x12.reader import Segment, blank_bytes
 
 __all__ = ["CleanWriter"]
 
@@ -115,20 +118,18 @@ class CleanWriter:
     def cut_transaction(self, held: HeldTransaction, index: ClaimIndex, keep: bytearray, se: Segment) -> None:
         """Write one 837 transaction keeping claim k (in CLM order) when keep[k] is set. `index`
         has its structure built and carries claims; `se` is the transaction's SE segment."""
-        plan = _plan(held, index, keep, se)
-        if plan is None:
-            self._tx_dropped += 1  # nothing is left: the transaction is dropped whole
+        gone = _left_out(index, keep)
+        hl, clm = index.hl, index.clm
+        if len(hl) and gone.count(1) == len(hl) and bisect.bisect_left(clm, hl[0]) == 0:
+            self._tx_dropped += 1  # nothing is left (no claim before the first HL either): dropped whole
             return
         self._flush_envelope()
+        pieces = _cut(held, index, keep, gone, se)
         if not held.spilled:  # in memory: one write
-            self._write(b"".join(item if isinstance(item, bytes) else held.read(*item) for item in plan))
+            self._write(b"".join(pieces))
             return
-        for item in plan:
-            if isinstance(item, bytes):
-                self._write(item)
-            else:
-                for chunk in held.chunks(item[0], item[1]):
-                    self._write(chunk)
+        for piece in pieces:
+            self._write(piece)
 
     # -- internals --------------------------------------------------------------------------
     def _write(self, data: bytes) -> None:
@@ -156,92 +157,178 @@ class CleanWriter:
         return seg.with_elements(elements).raw
 
 
-def _plan(held: HeldTransaction, index: ClaimIndex, keep: bytearray, se: Segment) -> "list[bytes | tuple[int, int]] | None":
-    """What to write for a transaction with claims left out: byte ranges of `held` to copy and
-    rebuilt segments, in order; None when nothing of it is left.
+def _cut(held: HeldTransaction, index: ClaimIndex, keep: bytearray, gone: bytearray, se: Segment) -> Iterator[bytes]:
+    """The bytes of a transaction with claims left out, in order, as they are worked out: byte
+    ranges of `held` copied, left-out ranges skipped, HL segments rebuilt where their numbers
+    change. Nothing is kept per claim or per HL beyond a few bytes each, so a transaction of any
+    size is cut in about the same memory.
 
     Work is proportional to what changes: the HLs above a left-out claim are looked at (is
-    everything under them left out?), and every HL after the first one left out is renumbered;
-    everything else is copied as byte ranges."""
-    hl, parent, clm = index.hl, index.parent, index.clm
-    gone = _left_out(index, keep)
-    if len(gone) == len(hl) and bisect.bisect_left(clm, hl[0]) == 0:
-        return None  # nothing is left (no claim before the first HL either): dropped whole
-    d = se.delimiters
-    term, elem = d.segment, d.element
-    drops: list[tuple[int, int]] = []  # byte ranges left out, in order
-    for i in sorted(gone):
-        if parent[i] not in gone:  # the top of a left-out subtree: all of it goes
-            drops.append((hl[i], _region_end(index, _subtree_end(index, i))))
-    k = keep.find(0)
-    while k >= 0:
-        if index.claim_hl(k) not in gone:
-            drops.append((clm[k], index.claim_end(k)))
-        k = keep.find(0, k + 1)
-    drops.sort()
-    # Renumbering: from the first HL left out on, each HL written gets the next number, and its
-    # HL02 its parent's (the HLs before it keep theirs); an HL whose every child HL was left out
-    # gets HL04 0.
-    rewrites: list[tuple[int, int, bytes]] = []  # (start, end of data, new data) of HL segments
-    first_gone = min(gone) if gone else len(hl)
-    orphans = {p for i in gone if (p := parent[i]) >= 0 and p not in gone and not _has_kept_child(index, p, gone)}
-    new_ids: dict[int, bytes] = {}
-    written = first_gone  # HLs written before the first one left out: all of them
-    for j in sorted(orphans) if first_gone == len(hl) else sorted({*orphans, *range(first_gone, len(hl))}):
-        if j in gone:
-            continue
-        start = hl[j]
-        end = held.find(term, start)
-        els = held.read(start, end).split(elem)
-        new = els + [b""] * (3 - len(els))
-        if j >= first_gone:
-            written += 1
-            new[1] = new_ids[j] = b"%d" % written
-            p = parent[j]
-            new[2] = b"" if p < 0 else new_ids[p] if p >= first_gone else _own_id(held, index, p, new_ids)
-        if j in orphans and len(new) > 4 and new[4] == b"1":
-            new[4] = b"0"
-        if new != els:
-            rewrites.append((start, end, elem.join(new)))
-    plan: list[bytes | tuple[int, int]] = []
+    everything under them left out?), and every HL after the first one left out is renumbered
+    (a thousand at a time, split out of their bytes by one regular expression); everything else
+    is copied as byte ranges."""
+    term = se.delimiters.segment
+    hls = _Renumbering(held, index, gone, se.delimiters)
     pos = 0
     dropped = 0  # segments left out
-    for start, end, data in _merge(drops, rewrites):
-        if start > pos:
-            plan.append((pos, start))
-        if data is None:
-            dropped += held.count(term, start, end)
-        else:
-            plan.append(data)
+    for start, end in _drops(index, keep, gone):
+        if start < pos:
+            continue  # (inside a range left out already)
+        yield from hls.copy(pos, start)
+        dropped += held.count(term, start, end)
         pos = end
     if dropped:
-        plan.append((pos, index.se))
+        yield from hls.copy(pos, index.se)
         els = se.elements + [""] * (2 - len(se.elements))  # (an SE without SE01 gets one)
         els[1] = str(index.segments - dropped)
-        plan.append(se.with_elements(els).raw)
+        yield se.with_elements(els).raw
     else:
-        plan.append((pos, held.size))
-    return plan
+        yield from hls.copy(pos, held.size)
 
 
-def _left_out(index: ClaimIndex, keep: bytearray) -> set[int]:
-    """The HLs all of whose claims are left out, with no HL under them that has no claims (such
-    an HL stays, as it came, and so does every HL above it): looked for only above left-out
-    claims."""
-    gone: set[int] = set()
-    seen: set[int] = set()
+class _Renumbering:
+    """The HL segments of a cut transaction as they are written: from the first HL left out on,
+    each HL written gets the next number and its HL02 its parent's (the HLs before it keep
+    theirs); an HL whose every child HL was left out gets HL04 0."""
+
+    def __init__(self, held: HeldTransaction, index: ClaimIndex, gone: bytearray, d: Delimiters) -> None:
+        self.held, self.index = held, index
+        first = gone.find(1)
+        self.first_gone = first if first >= 0 else len(index.hl)
+        self.orphans = _orphans(index, gone)
+        self.written = self.first_gone  # HLs written before the first one left out: all of them
+        self.ids: list[tuple[int, bytes]] = [(-1, b"")] * 3  # by level: (HL, its HL01 as written), the last one
+        self.elem, self.term = d.element, d.segment
+        self.split = _hl_numbers(d).split
+
+    def copy(self, start: int, end: int) -> Iterator[bytes]:
+        """The bytes from `start` to `end` (a range kept), HL segments rebuilt where needed."""
+        hl, first_gone = self.index.hl, self.first_gone
+        j, stop = bisect.bisect_left(hl, start), bisect.bisect_left(hl, end)
+        if j < first_gone:  # before the first HL left out, only an HL that lost its children changes
+            o = self.orphans.find(1, j, min(stop, first_gone))
+            j = o if o >= 0 else max(j, first_gone)
+        if j >= stop:
+            yield from self.held.chunks(start, end)
+            return
+        yield from self.held.chunks(start, hl[j])
+        while j < stop:
+            batch = min(stop, j + _BATCH)
+            yield self._rebuilt(j, batch, hl[batch] if batch < stop else end)
+            j = batch
+
+    def _rebuilt(self, j: int, batch: int, end: int) -> bytes:
+        """The bytes from HL j up to `end`, holding HLs j..batch-1, with those rebuilt."""
+        index, elem = self.index, self.elem
+        data = self.held.read(index.hl[j], end)
+        parts = self.split(data)  # [b"", head, "HL01*HL02", rest, head, "HL01*HL02", rest, ...]
+        if len(parts) != 1 + 3 * (batch - j):
+            raise RuntimeError(f"internal error: {(len(parts) - 1) // 3} HL segments found where the index "
+                               f"has {batch - j} (HLs {j}..{batch - 1})")
+        parent, level, ids, orphans = index.parent, index.level, self.ids, self.orphans
+        numbers = []
+        for i in range(j, batch):
+            if i >= self.first_gone:
+                self.written += 1
+                own = b"%d" % self.written
+                p = parent[i]
+                if p < 0:
+                    numbers.append(own + elem)
+                else:
+                    got = ids[level[p]]
+                    if got[0] != p:  # (p is before the first HL left out: its own HL01 stands)
+                        got = ids[level[p]] = (p, self._own_id(p))
+                    numbers.append(own + elem + got[1])
+            else:
+                old = parts[2 + 3 * (i - j)]
+                own = old.split(elem, 1)[0]
+                numbers.append(old)
+            ids[level[i]] = (i, own)
+        parts[2::3] = numbers
+        o = orphans.find(1, j, batch)
+        while o >= 0:
+            k = 3 + 3 * (o - j)
+            parts[k] = self._childless(parts[k])
+            o = orphans.find(1, o + 1, batch)
+        return b"".join(parts)
+
+    def _childless(self, rest: bytes) -> bytes:
+        """The rest of an HL segment (from the element separator before HL03) with HL04 1 made 0."""
+        elem = self.elem
+        t = rest.find(self.term)
+        segment, after = (rest, b"") if t < 0 else (rest[:t], rest[t:])
+        els = segment.split(elem)  # ["", HL03, HL04, ...]
+        if len(els) > 2 and els[2] == b"1":
+            els[2] = b"0"
+        return elem.join(els) + after
+    def _own_id(self, i: int) -> bytes:
+        """HL i's own HL01 (it was written before any renumbering)."""
+        start = self.index.hl[i]
+        els = self.held.read(start, self.held.find(self.term, start)).split(self.elem)
+        return els[1] if len(els) > 1 else b""
+
+
+_BATCH = 1024  # HL segments rebuilt in one go
+
+
+@functools.lru_cache(maxsize=32)
+def _hl_numbers(d: Delimiters) -> "re.Pattern[bytes]":
+    """An HL segment's start (at the start of the bytes, or after a terminator: the index's
+    own rule) and its HL01 and HL02, for re.split: [before, head, "HL01*HL02", ...]."""
+    e, t = re.escape(d.element), re.escape(d.segment)
+    blank = b"[" + re.escape(bytes(sorted(blank_bytes(d)))) + b"]*+"
+    f = b"[^" + e + t + b"]*+"
+    return re.compile(b"((?:\\A|" + t + blank + b")HL" + e + b")(" + f + e + f + b")(?=" + e + b")")
+
+
+def _drops(index: ClaimIndex, keep: bytearray, gone: bytearray) -> Iterator[tuple[int, int]]:
+    """(start, end) of each byte range left out, in order: every HL subtree all of whose claims
+    are left out (from its top), and every other left-out claim."""
+    hl, clm, parent = index.hl, index.clm, index.parent
+    i = gone.find(1)
+    k = keep.find(0)
+    while i >= 0 or k >= 0:
+        if i >= 0 and (k < 0 or hl[i] < clm[k]):
+            if parent[i] < 0 or not gone[parent[i]]:  # the top of a left-out subtree
+                yield hl[i], _region_end(index, _subtree_end(index, i))
+            i = gone.find(1, i + 1)
+        else:
+            if not gone[index.claim_hl(k)]:
+                yield clm[k], index.claim_end(k)
+            k = keep.find(0, k + 1)
+
+
+def _left_out(index: ClaimIndex, keep: bytearray) -> bytearray:
+    """One byte per HL, 1 for those all of whose claims are left out, with no HL under them
+    that has no claims (such an HL stays, as it came, and so does every HL above it): looked
+    for only above left-out claims."""
+    gone = bytearray(len(index.hl))
+    seen = bytearray(len(index.hl))
     parent = index.parent
     k = keep.find(0)
     while k >= 0:
         i = index.claim_hl(k)
-        while i >= 0 and i not in seen:
-            seen.add(i)
+        while i >= 0 and not seen[i]:
+            seen[i] = 1
             if not _all_left_out(index, keep, i):
                 break
-            gone.add(i)
+            gone[i] = 1
             i = parent[i]
         k = keep.find(0, k + 1)
     return gone
+
+
+def _orphans(index: ClaimIndex, gone: bytearray) -> bytearray:
+    """One byte per HL, 1 for an HL kept whose every child HL was left out (2: looked at, not one)."""
+    parent = index.parent
+    orphans = bytearray(len(index.hl))
+    i = gone.find(1)
+    while i >= 0:
+        p = parent[i]
+        if p >= 0 and not gone[p] and not orphans[p]:
+            orphans[p] = 2 if _has_kept_child(index, p, gone) else 1
+        i = gone.find(1, i + 1)
+    return orphans
 
 
 def _all_left_out(index: ClaimIndex, keep: bytearray, i: int) -> bool:
@@ -269,28 +356,6 @@ def _region_end(index: ClaimIndex, e: int) -> int:
     return index.hl[e] if e < len(index.hl) else index.se
 
 
-def _has_kept_child(index: ClaimIndex, p: int, gone: set[int]) -> bool:
+def _has_kept_child(index: ClaimIndex, p: int, gone: bytearray) -> bool:
     parent = index.parent
-    return any(parent[j] == p and j not in gone for j in range(p + 1, _subtree_end(index, p)))
-
-
-def _own_id(held: HeldTransaction, index: ClaimIndex, i: int, new_ids: dict[int, bytes]) -> bytes:
-    """HL i's own HL01 (it was written before any renumbering)."""
-    got = new_ids.get(i)
-    if got is None:
-        start = index.hl[i]
-        els = held.read(start, held.find(index.delimiters.segment, start)).split(index.delimiters.element)
-        got = new_ids[i] = els[1] if len(els) > 1 else b""
-    return got
-
-
-def _merge(drops: list[tuple[int, int]], rewrites: list[tuple[int, int, bytes]]) -> Iterator[tuple[int, int, bytes | None]]:
-    """Left-out ranges (data None) and rewritten segments, in order (a rewrite inside a
-    left-out range is dropped with it)."""
-    items = sorted([(a, b, None) for a, b in drops] + rewrites, key=lambda x: x[0])
-    end = -1
-    for start, stop, data in items:
-        if start < end:
-            continue
-        end = stop
-        yield start, stop, data
+    return any(parent[j] == p and not gone[j] for j in range(p + 1, _subtree_end(index, p)))
