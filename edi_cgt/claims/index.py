@@ -16,8 +16,10 @@
 # whether a segment is well formed: that is checked where a claim is read.
 #
 # The scans work piece by piece (a transaction over the memory limit arrives in pieces of whole
-# segments): every pattern starts at a terminator, and each piece is checked at its first byte
-# with the same pattern less the terminator.
+# segments). A segment starts at a piece's first byte or after a terminator and blanks: the
+# census patterns start with the terminator (each piece is checked at its first byte with the
+# same pattern less it); locate searches for the bare segment id, a literal the regex engine
+# finds at memchr speed, and checks what stands before each match.
 from __future__ import annotations
 
 import bisect
@@ -48,6 +50,9 @@ class Patterns:
     hl_first: "re.Pattern[bytes]"
     clm: "re.Pattern[bytes]"  # a CLM segment; group 1 where it starts
     clm_first: "re.Pattern[bytes]"
+    hl_bare: "re.Pattern[bytes]"  # an HL segment wherever it stands; group 1 HL03 (see locate)
+    clm_bare: "re.Pattern[bytes]"
+    blank: frozenset[int]  # the bytes that may stand between a terminator and the next segment
     trigger: "re.Pattern[bytes] | None"  # a trigger code as a component (a cheap first pass)
     trigger_verify: "re.Pattern[bytes] | None"
 
@@ -65,6 +70,10 @@ def patterns(d: Delimiters, codes: frozenset[str]) -> Patterns:
     clm02, clm02_first = both(b"CLM" + end + b"(?:" + e + f + b"(?:" + e + b"(" + f + b"))?)?")
     hl, hl_first = both(b"(HL)" + end + b"(?:" + e + f + b"(?:" + e + f + b"(?:" + e + b"(" + f + b"))?)?)?")
     clm, clm_first = both(b"(CLM)" + end)
+    # The same without the terminator: a pattern that starts with a literal is searched for at
+    # memchr speed; locate checks what stands before each match.
+    hl_bare = re.compile(b"HL" + end + b"(?:" + e + f + b"(?:" + e + f + b"(?:" + e + b"(" + f + b"))?)?)?")
+    clm_bare = re.compile(b"CLM" + end)
     trigger = verify = None
     if codes:
         upper = sorted({code.upper() for code in codes}, key=len, reverse=True)
@@ -74,7 +83,8 @@ def patterns(d: Delimiters, codes: frozenset[str]) -> Patterns:
         trigger = re.compile(c + b"(?:" + b"|".join(re.escape(h.encode("latin-1")) for h in heads) + b")")
         alternatives = b"|".join(re.escape(code.encode("latin-1")) for code in upper)
         verify = re.compile(c + b"(?:" + alternatives + b")(?=" + c + b"|" + e + b"|" + t + b")", re.I)
-    return Patterns(clm02, clm02_first, hl, hl_first, clm, clm_first, trigger, verify)
+    return Patterns(clm02, clm02_first, hl, hl_first, clm, clm_first, hl_bare, clm_bare, frozenset(blank_bytes(d)),
+                    trigger, verify)
 
 
 @dataclass(slots=True)
@@ -134,19 +144,21 @@ class ClaimIndex:
         """Where the HL and CLM segments of one piece start; each HL's level and parent (by level
         and order); the first HL that keeps the tree from carrying claims. Pieces come in order
         (the state carries over)."""
-        first = p.clm_first.match(piece)
-        if first is not None:
-            self.clm.append(base)
-        self.clm.extend([base + m.start(1) for m in p.clm.finditer(piece)])
-        found = [(m.start(1), m.group(2)) for m in p.hl.finditer(piece)]
-        first = p.hl_first.match(piece)
-        if first is not None:
-            found.insert(0, (0, first.group(2)))
+        term, blank = self.delimiters.segment[0], p.blank
+
+        def segment_start(s: int) -> bool:  # the piece's first byte, or after a terminator and blanks
+            j = s - 1
+            while j >= 0 and piece[j] in blank:
+                j -= 1
+            return s == 0 or (j >= 0 and piece[j] == term)
+
+        self.clm.extend([base + m.start() for m in p.clm_bare.finditer(piece) if segment_start(m.start())])
+        found = [(base + m.start(), m.group(1)) for m in p.hl_bare.finditer(piece) if segment_start(m.start())]
         hl, level, parent, last = self.hl, self.level, self.parent, self._last
         get = _LEVEL_CODE.get
         for start, code in found:
             i = len(hl)
-            hl.append(base + start)
+            hl.append(start)
             lv = get(code or b"", _BAD_LEVEL)
             level.append(lv)
             if lv == 0:

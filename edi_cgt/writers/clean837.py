@@ -15,15 +15,13 @@
 from __future__ import annotations
 
 import bisect
-import functools
-import re
 from collections.abc import Iterable, Iterator
 from typing import BinaryIO
 
 from ..claims.index import ClaimIndex
 from ..x12.delimiters import Delimiters
 from ..x12.held import HeldTransaction
-from ..x12.reader import Segment, blank_bytes
+from ..x12.reader import Segment
 
 __all__ = ["CleanWriter"]
 
@@ -165,7 +163,7 @@ def _cut(held: HeldTransaction, index: ClaimIndex, keep: bytearray, gone: bytear
 
     Work is proportional to what changes: the HLs above a left-out claim are looked at (is
     everything under them left out?), and every HL after the first one left out is renumbered
-    (a thousand at a time, split out of their bytes by one regular expression); everything else
+    (a thousand at a time, from the offsets the index has); everything else
     is copied as byte ranges."""
     term = se.delimiters.segment
     hls = _Renumbering(held, index, gone, se.delimiters)
@@ -199,7 +197,6 @@ class _Renumbering:
         self.written = self.first_gone  # HLs written before the first one left out: all of them
         self.ids: list[tuple[int, bytes]] = [(-1, b"")] * 3  # by level: (HL, its HL01 as written), the last one
         self.elem, self.term = d.element, d.segment
-        self.split = _hl_numbers(d).split
 
     def copy(self, start: int, end: int) -> Iterator[bytes]:
         """The bytes from `start` to `end` (a range kept), HL segments rebuilt where needed."""
@@ -220,11 +217,18 @@ class _Renumbering:
     def _rebuilt(self, j: int, batch: int, end: int) -> bytes:
         """The bytes from HL j up to `end`, holding HLs j..batch-1, with those rebuilt."""
         index, elem = self.index, self.elem
-        data = self.held.read(index.hl[j], end)
-        parts = self.split(data)  # [b"", head, "HL01*HL02", rest, head, "HL01*HL02", rest, ...]
-        if len(parts) != 1 + 3 * (batch - j):
-            raise RuntimeError(f"internal error: {(len(parts) - 1) // 3} HL segments found where the index "
-                               f"has {batch - j} (HLs {j}..{batch - 1})")
+        hl = index.hl
+        base = hl[j]
+        data = self.held.read(base, end)
+        find = data.find
+        parts = [b""]  # [b"", "HL*", "HL01*HL02", rest, "HL*", "HL01*HL02", rest, ...]
+        for i in range(j, batch):
+            start = hl[i] - base
+            a = start + 3  # after "HL" and its element separator
+            c = find(elem, find(elem, a) + 1)  # the separator before HL03 (an HL cut here has one)
+            if c < 0:
+                raise RuntimeError(f"internal error: HL {i} has no HL03 where the index found one")
+            parts += (data[start:a], data[a:c], data[c:hl[i + 1] - base if i + 1 < batch else len(data)])
         parent, level, ids, orphans = index.parent, index.level, self.ids, self.orphans
         numbers = []
         for i in range(j, batch):
@@ -269,16 +273,6 @@ class _Renumbering:
 
 
 _BATCH = 1024  # HL segments rebuilt in one go
-
-
-@functools.lru_cache(maxsize=32)
-def _hl_numbers(d: Delimiters) -> "re.Pattern[bytes]":
-    """An HL segment's start (at the start of the bytes, or after a terminator: the index's
-    own rule) and its HL01 and HL02, for re.split: [before, head, "HL01*HL02", ...]."""
-    e, t = re.escape(d.element), re.escape(d.segment)
-    blank = b"[" + re.escape(bytes(sorted(blank_bytes(d)))) + b"]*+"
-    f = b"[^" + e + t + b"]*+"
-    return re.compile(b"((?:\\A|" + t + blank + b")HL" + e + b")(" + f + e + f + b")(?=" + e + b")")
 
 
 def _drops(index: ClaimIndex, keep: bytearray, gone: bytearray) -> Iterator[tuple[int, int]]:
