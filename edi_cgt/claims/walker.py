@@ -140,6 +140,8 @@ class _Claim:
     prior_authorizations: list[str] = field(default_factory=list)
     referral_numbers: list[str] = field(default_factory=list)
     other_payers: list[Payer] = field(default_factory=list)
+    comp: str = ":"  # the component separator
+    kind: str = "P"  # 837P or 837I
     line: _Line | None = None
     loop: str = "2300"  # 2300 | 2310 | 2320 | 2330 | 2400 | 2410 | 2420 | 2430 | 2440
 
@@ -346,142 +348,22 @@ class ClaimReader:
         elif seen != first:
             # Both claims are read and decided; a 277CA names claims by CLM01, so say it.
             self._notice(first, f"CLM01 {claim_id!r} is used again (first at segment {seen}); each claim is evaluated")
-        draft = _Claim(els, first)
+        draft = _Claim(els, first, comp=self._comp, kind=self._kind)
         for i in range(1, len(texts)):
             n = first + i
             els = texts[i].split(split)
             sid = checker.check(els, n)
             handler = _CLAIM_HANDLERS.get(sid)
             if handler is not None:
-                handler(self, draft, els, n)
+                handler(draft, els, n)
         return self._close(draft, level, claim_index, st_number)
-
-    def _on_DTP(self, c: _Claim, els: list[str], n: int) -> None:
-        qual = els[1]
-        if c.loop == "2300":
-            if qual == "434":
-                c.fields["statement_dates"] = parse_dates(els[2], els[3], "DTP", n)
-            elif qual == "435":
-                c.fields["admission_date"] = parse_date(els[3][:8], "DTP", n)
-        elif c.loop == "2400" and c.line is not None and qual == "472":
-            c.line.service_dates = parse_dates(els[2], els[3], "DTP", n)
-
-    def _on_HI(self, c: _Claim, els: list[str], n: int) -> None:
-        if c.loop != "2300":
-            return
-        comp = self._comp
-        for value in els[1:]:
-            if value:
-                parts = value.split(comp)
-                code = parts[1] if len(parts) > 1 else ""
-                if code:
-                    c.diagnoses.append(Diagnosis(qualifier=parts[0], code=code.replace(".", "").upper()))
-
-    def _on_LX(self, c: _Claim, els: list[str], n: int) -> None:
-        self._close_line(c)
-        try:
-            number = int(els[1])
-        except ValueError:
-            raise TransactionError(f"LX01 {els[1]!r} is not a line number", segment_number=n) from None
-        c.line = _Line(number=number)
-        c.loop = "2400"
-
-    def _on_SV1(self, c: _Claim, els: list[str], n: int) -> None:
-        line = self._service(c, els, n, procedure=1, charge=2)
-        line.place_of_service = _get(els, 5) or None
-
-    def _on_SV2(self, c: _Claim, els: list[str], n: int) -> None:
-        line = self._service(c, els, n, procedure=2, charge=3)
-        line.revenue_code = els[1] or None
-
-    def _service(self, c: _Claim, els: list[str], n: int, *, procedure: int, charge: int) -> _Line:
-        """SV1/SV2: the procedure composite at `procedure`, then charge, unit basis, units."""
-        sid = els[0]
-        line = c.line
-        if line is None or c.loop != "2400":
-            raise TransactionError(f"{sid} without the LX that starts its service line", segment_number=n)
-        if line.has_service:
-            raise TransactionError(f"second {sid} in service line {line.number}", segment_number=n)
-        value = _get(els, procedure)
-        comps = value.split(self._comp) if value else []
-        line.qualifier = comps[0] if comps else ""
-        line.code = (comps[1] if len(comps) > 1 else "").upper()
-        line.modifiers = tuple(m.upper() for m in comps[2:6] if m)
-        line.charge = _number(_get(els, charge), f"{sid}{charge:02d} charge", sid, n)
-        line.unit_basis = _get(els, charge + 1) or "UN"
-        line.units = _number(_get(els, charge + 2), f"{sid}{charge + 2:02d} units", sid, n)
-        line.has_service = True
-        return line
-
-    def _on_NM1(self, c: _Claim, els: list[str], n: int) -> None:
-        entity = els[1]
-        if c.loop in ("2300", "2310"):
-            c.loop = "2310"
-            slot = _NAME_SLOTS.get(entity)
-            if slot:
-                c.fields[slot] = _provider(els)
-        elif c.loop in ("2320", "2330"):
-            c.loop = "2330"
-            if entity == "PR":
-                c.other_payers.append(Payer(name=_get(els, 3), payer_id=_get(els, 9) or None,
-                                            id_qualifier=_get(els, 8) or None))
-        elif c.loop in ("2400", "2410", "2420"):
-            c.loop = "2420"
-
-    def _on_SBR(self, c: _Claim, els: list[str], n: int) -> None:
-        c.loop = "2320"
-
-    def _on_REF(self, c: _Claim, els: list[str], n: int) -> None:
-        qual, value = els[1], els[2]
-        if c.loop == "2300":
-            if qual == "G1":
-                c.prior_authorizations.append(value)
-            elif qual == "9F":
-                c.referral_numbers.append(value)
-            elif qual == "P4":
-                c.fields["demonstration_project"] = value
-            elif qual == "D9":
-                c.fields["clearinghouse_trace"] = value
-            elif qual == "F8":
-                c.fields["payer_claim_number"] = value
-        elif c.loop == "2400" and c.line is not None:
-            if qual == "6R":
-                c.line.control_number = value
-            elif qual == "G1" and self._kind == "P":  # 005010X223 has no prior-auth REF in 2400
-                c.line.prior_authorizations.append(value)
-
-    def _on_LIN(self, c: _Claim, els: list[str], n: int) -> None:
-        if c.line is None:
-            _outside_claim("LIN", n)
-        c.loop = "2410"
-        if _get(els, 2) == "N4" and _get(els, 3):
-            c.line.ndcs.append(els[3])  # type: ignore[union-attr]
-
-    def _on_SVD(self, c: _Claim, els: list[str], n: int) -> None:
-        c.loop = "2430"
-
-    def _on_LQ(self, c: _Claim, els: list[str], n: int) -> None:
-        c.loop = "2440"
-
-    def _on_inside(self, c: _Claim, els: list[str], n: int) -> None:
-        """A segment that only a transaction's frame may hold (ST, HL, CLM, SE) inside a claim:
-        the index never gives such a range, so this is a caller's mistake."""
-        raise TransactionError(f"{els[0]} inside a claim", segment_number=n)
 
     # -- helpers ------------------------------------------------------------------------------
     def _notice(self, number: int, problem: str) -> None:
         self.notices.append(EnvelopeIssue(number, problem))
 
-    @staticmethod
-    def _close_line(c: _Claim) -> None:
-        if c.line is not None:
-            if not c.line.has_service:
-                raise TransactionError(f"service line {c.line.number} has no SV1/SV2", segment_number=c.number)
-            c.lines.append(c.line.freeze())
-            c.line = None
-
     def _close(self, c: _Claim, level: Level, claim_index: int, st_number: int) -> Claim:
-        self._close_line(c)
+        _close_line(c)
         els, n = c.els, c.number
         if not c.lines:
             raise TransactionError(f"claim {els[1]!r} has no service lines (LX/SV1/SV2)", segment_number=n)
@@ -515,11 +397,132 @@ class ClaimReader:
         )
 
 
+# -- the segments of a claim, one function each (the draft carries what they need) ----------
+def _on_DTP(c: _Claim, els: list[str], n: int) -> None:
+    qual = els[1]
+    if c.loop == "2300":
+        if qual == "434":
+            c.fields["statement_dates"] = parse_dates(els[2], els[3], "DTP", n)
+        elif qual == "435":
+            c.fields["admission_date"] = parse_date(els[3][:8], "DTP", n)
+    elif c.loop == "2400" and c.line is not None and qual == "472":
+        c.line.service_dates = parse_dates(els[2], els[3], "DTP", n)
+
+def _on_HI(c: _Claim, els: list[str], n: int) -> None:
+    if c.loop != "2300":
+        return
+    comp = c.comp
+    for value in els[1:]:
+        if value:
+            parts = value.split(comp)
+            code = parts[1] if len(parts) > 1 else ""
+            if code:
+                c.diagnoses.append(Diagnosis(qualifier=parts[0], code=code.replace(".", "").upper()))
+
+def _on_LX(c: _Claim, els: list[str], n: int) -> None:
+    _close_line(c)
+    try:
+        number = int(els[1])
+    except ValueError:
+        raise TransactionError(f"LX01 {els[1]!r} is not a line number", segment_number=n) from None
+    c.line = _Line(number=number)
+    c.loop = "2400"
+
+def _on_SV1(c: _Claim, els: list[str], n: int) -> None:
+    line = _service(c, els, n, procedure=1, charge=2)
+    line.place_of_service = _get(els, 5) or None
+
+def _on_SV2(c: _Claim, els: list[str], n: int) -> None:
+    line = _service(c, els, n, procedure=2, charge=3)
+    line.revenue_code = els[1] or None
+
+def _service(c: _Claim, els: list[str], n: int, *, procedure: int, charge: int) -> _Line:
+    """SV1/SV2: the procedure composite at `procedure`, then charge, unit basis, units."""
+    sid = els[0]
+    line = c.line
+    if line is None or c.loop != "2400":
+        raise TransactionError(f"{sid} without the LX that starts its service line", segment_number=n)
+    if line.has_service:
+        raise TransactionError(f"second {sid} in service line {line.number}", segment_number=n)
+    value = _get(els, procedure)
+    comps = value.split(c.comp) if value else []
+    line.qualifier = comps[0] if comps else ""
+    line.code = (comps[1] if len(comps) > 1 else "").upper()
+    line.modifiers = tuple(m.upper() for m in comps[2:6] if m)
+    line.charge = _number(_get(els, charge), f"{sid}{charge:02d} charge", sid, n)
+    line.unit_basis = _get(els, charge + 1) or "UN"
+    line.units = _number(_get(els, charge + 2), f"{sid}{charge + 2:02d} units", sid, n)
+    line.has_service = True
+    return line
+
+def _on_NM1(c: _Claim, els: list[str], n: int) -> None:
+    entity = els[1]
+    if c.loop in ("2300", "2310"):
+        c.loop = "2310"
+        slot = _NAME_SLOTS.get(entity)
+        if slot:
+            c.fields[slot] = _provider(els)
+    elif c.loop in ("2320", "2330"):
+        c.loop = "2330"
+        if entity == "PR":
+            c.other_payers.append(Payer(name=_get(els, 3), payer_id=_get(els, 9) or None,
+                                        id_qualifier=_get(els, 8) or None))
+    elif c.loop in ("2400", "2410", "2420"):
+        c.loop = "2420"
+
+def _on_SBR(c: _Claim, els: list[str], n: int) -> None:
+    c.loop = "2320"
+
+def _on_REF(c: _Claim, els: list[str], n: int) -> None:
+    qual, value = els[1], els[2]
+    if c.loop == "2300":
+        if qual == "G1":
+            c.prior_authorizations.append(value)
+        elif qual == "9F":
+            c.referral_numbers.append(value)
+        elif qual == "P4":
+            c.fields["demonstration_project"] = value
+        elif qual == "D9":
+            c.fields["clearinghouse_trace"] = value
+        elif qual == "F8":
+            c.fields["payer_claim_number"] = value
+    elif c.loop == "2400" and c.line is not None:
+        if qual == "6R":
+            c.line.control_number = value
+        elif qual == "G1" and c.kind == "P":  # 005010X223 has no prior-auth REF in 2400
+            c.line.prior_authorizations.append(value)
+
+def _on_LIN(c: _Claim, els: list[str], n: int) -> None:
+    if c.line is None:
+        _outside_claim("LIN", n)
+    c.loop = "2410"
+    if _get(els, 2) == "N4" and _get(els, 3):
+        c.line.ndcs.append(els[3])  # type: ignore[union-attr]
+
+def _on_SVD(c: _Claim, els: list[str], n: int) -> None:
+    c.loop = "2430"
+
+def _on_LQ(c: _Claim, els: list[str], n: int) -> None:
+    c.loop = "2440"
+
+def _on_inside(c: _Claim, els: list[str], n: int) -> None:
+    """A segment that only a transaction's frame may hold (ST, HL, CLM, SE) inside a claim:
+    the index never gives such a range, so this is a caller's mistake."""
+    raise TransactionError(f"{els[0]} inside a claim", segment_number=n)
+
+def _close_line(c: _Claim) -> None:
+    if c.line is not None:
+        if not c.line.has_service:
+            raise TransactionError(f"service line {c.line.number} has no SV1/SV2", segment_number=c.number)
+        c.lines.append(c.line.freeze())
+        c.line = None
+
+
 _NAME_SLOTS = {"77": "service_facility", "71": "attending", "82": "rendering", "DN": "referring", "P3": "referring"}
 _CLAIM_HANDLERS = {
-    "DTP": ClaimReader._on_DTP, "HI": ClaimReader._on_HI, "LX": ClaimReader._on_LX, "SV1": ClaimReader._on_SV1,
-    "SV2": ClaimReader._on_SV2, "NM1": ClaimReader._on_NM1, "SBR": ClaimReader._on_SBR, "REF": ClaimReader._on_REF,
-    "LIN": ClaimReader._on_LIN, "SVD": ClaimReader._on_SVD, "LQ": ClaimReader._on_LQ, "FRM": ClaimReader._on_LQ,
-    "ST": ClaimReader._on_inside, "HL": ClaimReader._on_inside, "CLM": ClaimReader._on_inside,
-    "SE": ClaimReader._on_inside,
+    "DTP": _on_DTP, "HI": _on_HI, "LX": _on_LX, "SV1": _on_SV1,
+    "SV2": _on_SV2, "NM1": _on_NM1, "SBR": _on_SBR, "REF": _on_REF,
+    "LIN": _on_LIN, "SVD": _on_SVD, "LQ": _on_LQ, "FRM": _on_LQ,
+    "ST": _on_inside, "HL": _on_inside, "CLM": _on_inside,
+    "SE": _on_inside,
 }
