@@ -152,30 +152,39 @@ class ClaimIndex:
                 j -= 1
             return s == 0 or (j >= 0 and piece[j] == term)
 
-        self.clm.extend([base + m.start() for m in p.clm_bare.finditer(piece) if segment_start(m.start())])
-        found = [(base + m.start(), m.group(1)) for m in p.hl_bare.finditer(piece) if segment_start(m.start())]
-        hl, level, parent, last = self.hl, self.level, self.parent, self._last
+        # Nearly every match stands right after a terminator: that test is inline, the rest
+        # (the first byte, blanks, a match inside an element) goes to segment_start.
+        starts = [m.start() for m in p.clm_bare.finditer(piece)]
+        self.clm.extend([base + s for s in starts if (s and piece[s - 1] == term) or segment_start(s)])
+        hl, level, parent, last, tops = self.hl, self.level, self.parent, self._last, self.tops
         get = _LEVEL_CODE.get
-        for start, code in found:
+        for m in p.hl_bare.finditer(piece):
+            s = m.start()
+            if not ((s and piece[s - 1] == term) or segment_start(s)):
+                continue
             i = len(hl)
-            hl.append(start)
-            lv = get(code or b"", _BAD_LEVEL)
+            hl.append(base + s)
+            lv = get(m.group(1) or b"", _BAD_LEVEL)
             level.append(lv)
-            if lv == 0:
+            if lv == 1:  # the commonest first: a subscriber under the last billing provider
+                up = last[0]
+                parent.append(up)
+                last[1], last[2] = i, -1
+            elif lv == 2:
+                up = last[1]
+                parent.append(up)
+                last[2] = i
+            elif lv == 0:
                 parent.append(-1)
-                self.tops.append(i)
+                tops.append(i)
                 last[0], last[1], last[2] = i, -1, -1
-            elif lv == _BAD_LEVEL:
+                continue
+            else:
                 parent.append(-1)
                 self._problem(i, "HL {hl!r} has level code {level!r}; an 837 uses 20, 22 and 23")
-            else:
-                up = last[lv - 1]
-                if up < 0:
-                    self._problem(i, "HL {hl!r} (level {level}) has no level-" + f"{LEVELS[lv - 1]} HL above it")
-                parent.append(up)
-                last[lv] = i
-                if lv == 1:
-                    last[2] = -1
+                continue
+            if up < 0:
+                self._problem(i, "HL {hl!r} (level {level}) has no level-" + f"{LEVELS[lv - 1]} HL above it")
 
     def claim_hl(self, k: int) -> int:
         """The HL claim k hangs under (the last one before it), -1 for none."""
