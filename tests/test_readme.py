@@ -31,7 +31,7 @@ SKIPPED: dict[str, str] = {
     "python3 -m pip install -e '.[test,spark]' && python3 -m pytest": "is the test suite itself",
     'python3 -m pytest -m "not spark"': "is the test suite itself",
     "--engine spark --master yarn": "needs a YARN cluster and an s3a bucket",
-    "python bench/run.py -r 3": "a 35-minute benchmark run, not a test",
+    "python bench/run.py -r 3": "a 25-minute benchmark run, not a test",
     "python3 -m bench.corpus --claims 100000": "generates a 100,000-claim corpus (about 10 s); tests/test_corpus.py "
                                                "covers generation on small corpora",
     "python -m fuzz.fuzz_filter --seconds 3600": "an hour-long fuzz run; tests run seeded fuzz briefly",
