@@ -134,6 +134,8 @@ def test_837i_line_ref_g1_is_not_a_tar(tmp_path):
     rows = check_json(data, tmp_path)
     assert findings(rows["I-LINE-AUTH"]) == {("CGT-AUTH-REQUIRED", "error")}
     assert rows["I-LINE-AUTH"][0]["decision"] == "reject"
+    # the reason says where an 837I's TAR goes, not "or on the line"
+    assert rows["I-LINE-AUTH"][0]["message"].endswith("no REF*G1 on the claim (837I: loop 2300 only)"), rows
     assert findings(rows["I-CLAIM-AUTH"]) == set()  # the 2300 REF*G1 is the TAR
     status, clean, ack = run_filter(data, tmp_path)
     assert status == 1

@@ -34,7 +34,8 @@ def auth_required(ctx: Context) -> Iterator:
         return
     for line, therapy in ctx.cgt_lines():
         if not line.prior_authorizations:
-            yield from _emit(ctx.finding(f"{therapy.label} has no TAR/SAR number: no REF*G1 on the claim or on the line", line=line))
+            where = "on the claim (837I: loop 2300 only)" if ctx.claim.kind == "I" else "on the claim or on the line"
+            yield from _emit(ctx.finding(f"{therapy.label} has no TAR/SAR number: no REF*G1 {where}", line=line))
 
 
 @rule("CGT-AUTH-FORMAT")
