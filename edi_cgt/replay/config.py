@@ -161,12 +161,13 @@ def policy_codes(config: ReplayConfig) -> tuple[frozenset[str], frozenset[str]] 
     policy loads (then the codes findings name stand in)."""
     key = config.policy_data
     if key not in _POLICY_CODES:
-        try:
-            from ..policy import load_policy, trigger_codes
+        from ..policy import PolicyError, load_policy, trigger_codes
 
+        try:
             policy = load_policy(_local_decider(config).policy_path)
+        except PolicyError:  # no usable policy (it names every problem): fall back to the codes findings name
+            _POLICY_CODES[key] = None
+        else:
             drugs: frozenset[str] = frozenset().union(*(v.therapies for v in policy.views()))
             _POLICY_CODES[key] = (frozenset(trigger_codes(policy)), drugs)
-        except Exception:  # noqa: BLE001 - no usable policy: fall back to the codes findings name
-            _POLICY_CODES[key] = None
     return _POLICY_CODES[key]
