@@ -15,9 +15,11 @@
 # ordinals in its TransactionInfo); nothing is inferred from the claims. A 2000C loop covers a run of
 # consecutive claims with the same billing provider (in an 837 that is one 2000A loop).
 #
-# Every value taken from a claim goes through `_clean`: delimiter characters and anything outside
-# the X12 5010 extended character set become spaces, whitespace is collapsed, and the value is cut
-# to its element's maximum length, so no input can break the segment structure.
+# Two classes: AckWriter keeps the state (transactions, spools, envelopes, control numbers) and
+# _Segments renders loops to bytes. Every value taken from a claim goes through
+# `_Segments.clean`: delimiter characters and anything outside the X12 5010 extended character
+# set become spaces, whitespace is collapsed, and the value is cut to its element's maximum
+# length, so no input can break the segment structure.
 from __future__ import annotations
 
 import datetime as _dt
@@ -162,24 +164,8 @@ class AckWriter:
             )
         self._out = out
         self._ack_all = ack_all
-        self._include_phi = include_phi
-        self._d = _usable_delimiters(delimiters or Delimiters())
-        e, c, s = self._d.element, self._d.component, self._d.segment
-        assert self._d.repetition is not None
-        self._forbidden = frozenset(
-            ch.decode("latin-1") for ch in (e, c, s, self._d.repetition)
-        )
-        allowed = "".join(sorted(_EXTENDED - self._forbidden))
-        self._bad_chars = re.compile("[^" + re.escape(allowed) + "]")
-        self._texts: dict[Finding, str] = {}  # STC12 per finding: rules repeat across claims
-        self._e = e.decode("latin-1")
-        self._c = c.decode("latin-1")
-        # A newline that contains a delimiter would add empty segments or elements: drop it.
-        self._end = s + (b"" if any(bytes([b]) in (e, c, s) for b in newline) else newline)
-        now = now or _dt.datetime.now()
-        self._date = now.strftime("%Y%m%d")
-        self._time = now.strftime("%H%M")
-        self._isa_date = now.strftime("%y%m%d")
+        self._f = _Segments(_usable_delimiters(delimiters or Delimiters()), now or _dt.datetime.now(), newline,
+                            include_phi)
         self._isa_ctl = self._gs_ctl = self._st_ctl = control_number_start
         self._txn: _Transaction | None = None
         # Output envelope state: which input interchange/group the open ISA/GS mirror.
@@ -223,7 +209,7 @@ class AckWriter:
             txn.next_hl += 1
         hl = txn.next_hl
         txn.next_hl += 1
-        segments = self._claim_segments(claim, decision, hl, run.hl)
+        segments = self._f.claim(claim, decision, hl, run.hl)
         payload = b"".join(segments)
         txn.claims.write(_CLAIM_HEADER.pack(len(segments), len(payload)))
         txn.claims.write(payload)
@@ -306,7 +292,7 @@ class AckWriter:
         run = txn.run
         if run is None or run.hl is None:
             return
-        segments = self._provider_segments(run)
+        segments = self._f.provider(run)
         payload = b"".join(segments)
         txn.runs.write(_RUN_HEADER.pack(len(segments), run.reported, len(payload)))
         txn.runs.write(payload)
@@ -317,8 +303,8 @@ class AckWriter:
         st_ctl = f"{self._st_ctl:04d}"
         self._st_ctl = _next_control(self._st_ctl)
         reference = f"277CA{self._open_isa_ctl}{st_ctl}"
-        head = [self._seg("ST", "277", st_ctl, VERSION)]
-        head += self._header_segments(txn, reference)
+        head = [self._f.seg("ST", "277", st_ctl, VERSION)]
+        head += self._f.header(txn, reference)
         count = len(head)
         self._out.write(b"".join(head))
         txn.runs.seek(0)
@@ -331,7 +317,7 @@ class AckWriter:
                 nseg, size = _CLAIM_HEADER.unpack(_read_exact(txn.claims, _CLAIM_HEADER.size))
                 self._out.write(_read_exact(txn.claims, size))
                 count += nseg
-        self._out.write(self._seg("SE", str(count + 1), st_ctl))
+        self._out.write(self._f.seg("SE", str(count + 1), st_ctl))
         self._gs_sets += 1
         self.transactions_written += 1
         self.claims_reported += txn.reported
@@ -344,18 +330,18 @@ class AckWriter:
             self._close_interchange()
             ctl = f"{self._isa_ctl:09d}"
             self._isa_ctl = _next_control(self._isa_ctl)
-            self._out.write(self._isa(info, ctl))
+            self._out.write(self._f.isa(info, ctl))
             self._open_isa, self._open_isa_ctl, self._isa_groups = info.interchange_index, ctl, 0
         if self._open_gs != (info.interchange_index, info.group_index):
             self._close_group()
             ctl = str(self._gs_ctl)
             self._gs_ctl = _next_control(self._gs_ctl)
             self._out.write(
-                self._seg(
+                self._f.seg(
                     "GS", "HN",
-                    self._clean(info.gs_receiver, _LEN_APP) or UNKNOWN,
-                    self._clean(info.gs_sender, _LEN_APP) or UNKNOWN,
-                    self._date, self._time, ctl, "X", VERSION,
+                    self._f.clean(info.gs_receiver, _LEN_APP) or UNKNOWN,
+                    self._f.clean(info.gs_sender, _LEN_APP) or UNKNOWN,
+                    self._f.date, self._f.time, ctl, "X", VERSION,
                 )
             )
             self._open_gs, self._open_gs_ctl, self._gs_sets = (info.interchange_index, info.group_index), ctl, 0
@@ -364,17 +350,38 @@ class AckWriter:
     def _close_group(self) -> None:
         if self._open_gs is None:
             return
-        self._out.write(self._seg("GE", str(self._gs_sets), self._open_gs_ctl))
+        self._out.write(self._f.seg("GE", str(self._gs_sets), self._open_gs_ctl))
         self._open_gs = None
 
     def _close_interchange(self) -> None:
         self._close_group()
         if self._open_isa is None:
             return
-        self._out.write(self._seg("IEA", str(self._isa_groups), self._open_isa_ctl))
+        self._out.write(self._f.seg("IEA", str(self._isa_groups), self._open_isa_ctl))
         self._open_isa = None
 
-    def _isa(self, info: TransactionInfo, ctl: str) -> bytes:
+
+class _Segments:
+    """The 277CA's segments for one set of delimiters and one run date: every value cleaned
+    (see the module comment), every loop rendered to bytes."""
+
+    def __init__(self, d: Delimiters, now: _dt.datetime, newline: bytes, include_phi: bool) -> None:
+        self._include_phi = include_phi
+        self._d = d
+        e, c, s = d.element, d.component, d.segment
+        assert d.repetition is not None
+        allowed = "".join(sorted(_EXTENDED - {ch.decode("latin-1") for ch in (e, c, s, d.repetition)}))
+        self._bad_chars = re.compile("[^" + re.escape(allowed) + "]")
+        self._texts: dict[Finding, str] = {}  # STC12 per finding: rules repeat across claims
+        self._e = e.decode("latin-1")
+        self._c = c.decode("latin-1")
+        # A newline that contains a delimiter would add empty segments or elements: drop it.
+        self._end = s + (b"" if any(bytes([b]) in (e, c, s) for b in newline) else newline)
+        self.date = now.strftime("%Y%m%d")
+        self.time = now.strftime("%H%M")
+        self.isa_date = now.strftime("%y%m%d")
+
+    def isa(self, info: TransactionInfo, ctl: str) -> bytes:
         """ISA with the input's parties swapped; fixed width (106 bytes with the terminator)."""
         assert self._d.repetition is not None
         usage = info.usage if info.usage in ("P", "T") else "T"
@@ -382,49 +389,49 @@ class AckWriter:
             "00", " " * 10, "00", " " * 10,
             self._fixed(info.receiver_qualifier, 2), self._fixed(info.receiver_id, 15),
             self._fixed(info.sender_qualifier, 2), self._fixed(info.sender_id, 15),
-            self._isa_date, self._time, self._d.repetition.decode("latin-1"), "00501", ctl, "0",
+            self.isa_date, self.time, self._d.repetition.decode("latin-1"), "00501", ctl, "0",
             usage, self._c,
         ]
         return ("ISA" + self._e + self._e.join(fields)).encode("latin-1") + self._end
 
-    # -- segments ------------------------------------------------------------------------
-    def _header_segments(self, txn: _Transaction, reference: str) -> list[bytes]:
+    # -- loops ----------------------------------------------------------------------------
+    def header(self, txn: _Transaction, reference: str) -> list[bytes]:
         info, tally = txn.info, txn.tally
-        received = info.created.strftime("%Y%m%d") if info.created else self._date
-        seg = self._seg
+        received = info.created.strftime("%Y%m%d") if info.created else self.date
+        seg = self.seg
         out = [
-            seg("BHT", "0085", "08", reference, self._date, self._time, "TH"),
+            seg("BHT", "0085", "08", reference, self.date, self.time, "TH"),
             # 2000A information source: the 837's receiver (1000B).
             seg("HL", "1", "", "20", "1"),
-            seg("NM1", "PR", "2", self._clean(info.receiver.name, _LEN_NAME) or UNKNOWN,
+            seg("NM1", "PR", "2", self.clean(info.receiver.name, _LEN_NAME) or UNKNOWN,
                 "", "", "", "", "46",
                 self._ident(info.receiver.npi, info.gs_receiver)),
             seg("TRN", "1", reference),
             seg("DTP", "050", "D8", received),
-            seg("DTP", "009", "D8", self._date),
+            seg("DTP", "009", "D8", self.date),
             # 2000B information receiver: the 837's submitter (1000A).
             seg("HL", "2", "1", "21", "1"),
-            seg("NM1", "41", "2", self._clean(info.submitter.name, _LEN_NAME) or UNKNOWN,
+            seg("NM1", "41", "2", self.clean(info.submitter.name, _LEN_NAME) or UNKNOWN,
                 "", "", "", "", "46",
                 self._ident(info.submitter.npi, info.gs_sender)),
-            seg("TRN", "2", self._clean(info.reference, _LEN_REF) or "0"),
-            seg("STC", self._comp("A1", "19", "PR"), self._date, "WQ", _amount(tally.total)),
+            seg("TRN", "2", self.clean(info.reference, _LEN_REF) or "0"),
+            seg("STC", self._comp("A1", "19", "PR"), self.date, "WQ", _amount(tally.total)),
         ]
         out += self._totals(tally, "90", "AA")
         return out
 
-    def _provider_segments(self, run: _Run) -> list[bytes]:
+    def provider(self, run: _Run) -> list[bytes]:
         """2000C/2100C/2200C for one billing-provider run (rendered when the run ends)."""
         assert run.hl is not None
         prov = run.provider
-        name = self._clean(prov.name, _LEN_NAME) if prov else ""
+        name = self.clean(prov.name, _LEN_NAME) if prov else ""
         npi = self._id(prov.npi) if prov else ""
-        tax_id = self._clean(prov.tax_id, _LEN_REF) if prov else ""
+        tax_id = self.clean(prov.tax_id, _LEN_REF) if prov else ""
         if len(npi) >= 2:
             qualifier, ident = "XX", npi
         else:
             qualifier, ident = "FI", self._ident(tax_id)
-        seg = self._seg
+        seg = self.seg
         out = [
             seg("HL", str(run.hl), "2", "19", "1"),
             seg("NM1", "85", "2", name or UNKNOWN, "", "", "", "", qualifier, ident),
@@ -439,23 +446,23 @@ class AckWriter:
     def _totals(self, tally: _Tally, accepted_qty: str, rejected_qty: str) -> list[bytes]:
         out = []
         if tally.accepted:
-            out.append(self._seg("QTY", accepted_qty, str(tally.accepted)))
+            out.append(self.seg("QTY", accepted_qty, str(tally.accepted)))
         if tally.rejected:
-            out.append(self._seg("QTY", rejected_qty, str(tally.rejected)))
+            out.append(self.seg("QTY", rejected_qty, str(tally.rejected)))
         if tally.accepted:
-            out.append(self._seg("AMT", "YU", _amount(tally.accepted_amount)))
+            out.append(self.seg("AMT", "YU", _amount(tally.accepted_amount)))
         if tally.rejected:
-            out.append(self._seg("AMT", "YY", _amount(tally.rejected_amount)))
+            out.append(self.seg("AMT", "YY", _amount(tally.rejected_amount)))
         return out
 
-    def _claim_segments(self, claim: Claim, decision: Decision, hl: int, parent: int) -> list[bytes]:
+    def claim(self, claim: Claim, decision: Decision, hl: int, parent: int) -> list[bytes]:
         """2000D/2100D/2200D (+ 2220D per rejected line) for one reported claim."""
-        seg = self._seg
+        seg = self.seg
         last, first, member_id = self._patient(claim)
         out = [
             seg("HL", str(hl), str(parent), "PT"),
             seg("NM1", "QC", "1", last, first, "", "", "", "MI", member_id),
-            seg("TRN", "2", self._clean(claim.claim_id, _LEN_REF) or "0"),
+            seg("TRN", "2", self.clean(claim.claim_id, _LEN_REF) or "0"),
         ]
         charge = _amount(claim.total_charge)
         errors = decision.errors
@@ -464,17 +471,17 @@ class AckWriter:
                 ack = finding.ack or DEFAULT_ACK
                 extra = self._comp(ack.category, ack.extra_status) if ack.extra_status else ""
                 out.append(
-                    seg("STC", self._ack(ack), self._date, "U", charge,
+                    seg("STC", self._ack(ack), self.date, "U", charge,
                         "", "", "", "", "", extra, "", self._text(finding))
                 )
         else:
-            out.append(seg("STC", self._comp("A2", "20"), self._date, "WQ", charge))
+            out.append(seg("STC", self._comp("A2", "20"), self.date, "WQ", charge))
         if claim.clearinghouse_trace:
-            trace = self._clean(claim.clearinghouse_trace, _LEN_REF)
+            trace = self.clean(claim.clearinghouse_trace, _LEN_REF)
             if trace:
                 out.append(seg("REF", "D9", trace))
         if claim.kind == "I":
-            bill_type = self._clean(claim.facility_code + claim.frequency, _LEN_REF)
+            bill_type = self.clean(claim.facility_code + claim.frequency, _LEN_REF)
             if bill_type:
                 out.append(seg("REF", "BLT", bill_type))
         dates = claim.statement_dates if claim.kind == "I" else None
@@ -487,12 +494,12 @@ class AckWriter:
         return out
 
     def _line_segments(self, claim: Claim, line: ServiceLine, findings: list[Finding]) -> list[bytes]:
-        seg = self._seg
-        code = self._clean(line.code, _LEN_PRODUCT)
-        revenue = self._clean(line.revenue_code or "", _LEN_PRODUCT)
+        seg = self.seg
+        code = self.clean(line.code, _LEN_PRODUCT)
+        revenue = self.clean(line.revenue_code or "", _LEN_PRODUCT)
         if code:
             qualifier = line.qualifier if line.qualifier in _SVC_QUALIFIERS else "HC"
-            mods = [self._clean(m, 2) for m in line.modifiers[:4]]
+            mods = [self.clean(m, 2) for m in line.modifiers[:4]]
             product = self._comp(qualifier, code, *mods)
             svc04 = revenue
         else:
@@ -509,10 +516,10 @@ class AckWriter:
                 if comp and comp not in composites:
                     composites.append(comp)
         extra = composites[1:3] + [""] * (3 - len(composites[:3]))
-        out.append(seg("STC", composites[0], self._date, "U", "", "", "", "", "", "",
+        out.append(seg("STC", composites[0], self.date, "U", "", "", "", "", "", "",
                        extra[0], extra[1]))
         if line.control_number:
-            ctl = self._clean(line.control_number, _LEN_REF)
+            ctl = self.clean(line.control_number, _LEN_REF)
             if ctl:
                 out.append(seg("REF", "FJ", ctl))
         dates = claim.line_dates(line)
@@ -525,8 +532,8 @@ class AckWriter:
         if not self._include_phi:
             return REDACTED, "", REDACTED
         person: Person | None = claim.member
-        last = self._clean(person.last_name, _LEN_NAME) if person else ""
-        first = self._clean(person.first_name, _LEN_FIRST) if person else ""
+        last = self.clean(person.last_name, _LEN_NAME) if person else ""
+        first = self.clean(person.first_name, _LEN_FIRST) if person else ""
         # In 5010 a dependent patient has no id of their own: the subscriber's id identifies them.
         ids = [p.member_id for p in (person, claim.subscriber) if p is not None and p.member_id]
         return last or UNKNOWN, first, self._ident(*ids)
@@ -536,20 +543,20 @@ class AckWriter:
         info = claim.transaction
         if info is not None and info.created is not None:
             return info.created.strftime("%Y%m%d")
-        return self._date
+        return self.date
 
     def _dtp(self, dates: DateRange) -> bytes:
         if dates.start == dates.end:
-            return self._seg("DTP", "472", "D8", dates.start.strftime("%Y%m%d"))
-        return self._seg(
+            return self.seg("DTP", "472", "D8", dates.start.strftime("%Y%m%d"))
+        return self.seg(
             "DTP", "472", "RD8", f"{dates.start:%Y%m%d}-{dates.end:%Y%m%d}"
         )
 
     def _ack(self, ack: AckCode) -> str:
         return self._comp(
-            self._clean(ack.category, _LEN_CODE),
-            self._clean(ack.status, _LEN_STATUS),
-            self._clean(ack.entity or "", _LEN_CODE),
+            self.clean(ack.category, _LEN_CODE),
+            self.clean(ack.status, _LEN_STATUS),
+            self.clean(ack.entity or "", _LEN_CODE),
         )
 
     def _text(self, finding: Finding) -> str:
@@ -559,14 +566,14 @@ class AckWriter:
             parts = [finding.rule_id, finding.message]
             if finding.passage:
                 parts.append("policy " + finding.passage)
-            text = self._clean("; ".join(parts), _LEN_TEXT)
+            text = self.clean("; ".join(parts), _LEN_TEXT)
             if len(self._texts) >= 4096:
                 self._texts.clear()
             self._texts[finding] = text
         return text
 
     # -- syntax helpers ------------------------------------------------------------------
-    def _seg(self, tag: str, *elements: str) -> bytes:
+    def seg(self, tag: str, *elements: str) -> bytes:
         items = list(elements)
         while items and items[-1] == "":
             items.pop()
@@ -578,7 +585,7 @@ class AckWriter:
             items.pop()
         return self._c.join(items)
 
-    def _clean(self, value: str | None, max_len: int) -> str:
+    def clean(self, value: str | None, max_len: int) -> str:
         """An element value safe for output: no delimiters, only X12 extended characters."""
         if not value:
             return ""
@@ -591,7 +598,7 @@ class AckWriter:
         return _SPACES.sub(" ", text).strip()[:max_len].rstrip()
 
     def _id(self, value: str | None) -> str:
-        return self._clean(value, _LEN_ID)
+        return self.clean(value, _LEN_ID)
 
     def _ident(self, *candidates: str | None) -> str:
         """The first candidate usable as NM109 (2 to 80 characters), else a placeholder."""
@@ -602,7 +609,7 @@ class AckWriter:
         return UNKNOWN
 
     def _fixed(self, value: str, width: int) -> str:
-        return self._clean(value, width).ljust(width)
+        return self.clean(value, width).ljust(width)
 
 
 # -- module helpers ----------------------------------------------------------------------------
