@@ -32,7 +32,9 @@ def _date_forms(ccyymmdd: str) -> list[str]:
 
 PHI = NAMES + MEMBER_IDS + [form for d in BIRTH_DATES for form in _date_forms(d)]
 BAD_BIRTH_DATE = "19710431"  # April has 30 days: DMG02 cannot be read
-PHI_PATTERN = re.compile("|".join(re.escape(v) for v in PHI + _date_forms(BAD_BIRTH_DATE)), re.IGNORECASE)
+# Each value on its own, not digits inside a longer number (a file's mtime_ns holds any digits).
+PHI_PATTERN = re.compile(r"(?<!\d)(?:" + "|".join(re.escape(v) for v in PHI + _date_forms(BAD_BIRTH_DATE)) + r")(?!\d)",
+                         re.IGNORECASE)
 
 # Inputs that drive the error paths too, each still full of PHI.
 INPUTS = {
