@@ -325,7 +325,7 @@ def test_oversized_and_non_utf8_files_are_refused(tmp_path):
         parse_xml_bytes("<policy/>".encode("utf-16"), "u16.xml")
 
 
-# -- trigger codes and the engine's fast path ----------------------------------------------------
+# -- trigger codes and the engine's skip of claims without one -----------------------------------
 def test_codes_of_interest(policy):
     toi, trig = codes_of_interest(policy), trigger_codes(policy)
     assert trig <= toi
@@ -347,7 +347,7 @@ _POOL = ["Q2041", "Q2058", "J3392", "J3394", "J1412", "J3398", "38228", "0540T",
     auth=st.booleans(),
     payer=st.sampled_from([FFS, MCP, "X"]),
 )
-def test_fast_path_never_changes_a_decision(policy, codes, kind, place, dx, date, units, auth, payer):
+def test_skipping_untriggered_claims_never_changes_a_decision(policy, codes, kind, place, dx, date, units, auth, payer):
     spec = {
         "kind": kind,
         "pos": place if len(place) == 2 else "22",
@@ -360,7 +360,7 @@ def test_fast_path_never_changes_a_decision(policy, codes, kind, place, dx, date
     }
     claim = claim_from_spec(spec)
     site = parse_site_text(SITE_PAYERS)
-    fast, full = evaluate(claim, policy, site), evaluate(claim, policy, site, fast_path=False)
+    fast, full = evaluate(claim, policy, site), evaluate(claim, policy, site, skip_untriggered=False)
     assert fast == full
     if not set(codes) & trigger_codes(policy):
         assert full.findings == ()

@@ -496,7 +496,7 @@ def test_done_record_is_written_after_the_277(archive: dict[str, object], tmp_pa
 
 def test_ack_all_reads_every_claim_and_counts_the_same(baseline: Path, archive: dict[str, object],
                                                        tmp_path: Path) -> None:
-    # --ack-all turns the pipeline's fast path off (the 277CA needs every claim); the counts
+    # --ack-all makes every claim a read claim (the 277CA reports each one); the counts
     # must not change, and every readable input with claims gets a 277CA.
     run = replay_local(archive["paths"], ReplayConfig(str(tmp_path), ack_all=True), jobs=2)  # type: ignore[arg-type]
     s, base = run.summary, _summary(baseline)

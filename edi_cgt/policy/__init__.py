@@ -60,8 +60,9 @@ def trigger_codes(policy: Policy | PolicyView | None = None) -> frozenset[str]:
 
     Guarantee: `evaluate` returns a Decision with no findings (so never a rejection) for a
     claim none of whose service lines (SV101-2 / SV202-2) has one of these codes, across every
-    revision of the policy. The engine's own fast path relies on exactly this set, so the
-    guarantee holds by construction; tests compare evaluate with and without the fast path.
+    revision of the policy. The engine skips the rules of a claim without one of exactly this
+    set, so the guarantee holds by construction; tests compare evaluate with and without that
+    skip (`skip_untriggered`).
     The set is: every therapy code, every code with validity dates (Q2040, 0537T-0540T,
     38225-38228 ...), the administration codes of companion rules (38228), bundle primaries,
     REMS and carve-out products."""

@@ -58,14 +58,16 @@ def evaluate(
     site: SiteSettings | None = None,
     as_of: _dt.date | None = None,
     *,
-    fast_path: bool = True,
+    skip_untriggered: bool = True,
 ) -> Decision:
     """Apply the policy to one claim. `as_of` replaces every date of service as the date the
-    policy, code validity, carve-out and REMS dates are evaluated at."""
+    policy, code validity, carve-out and REMS dates are evaluated at. A claim without any of the
+    policy's trigger codes gets no findings without running a rule (`skip_untriggered=False` runs
+    them anyway: the tests' check that the trigger codes are exact)."""
     site = site or SiteSettings()
     day = evaluation_date(claim, as_of)
     view = policy.in_force(day)
-    if fast_path and not view.trigger_codes().intersection(ln.code for ln in claim.lines):
+    if skip_untriggered and not view.trigger_codes().intersection(ln.code for ln in claim.lines):
         return Decision(claim.claim_id, ())
     if claim_exemption(claim, view) is not None:
         return Decision(claim.claim_id, ())

@@ -4,8 +4,8 @@
 # yields `ctx.finding(...)` where its rule is broken; severity, passage and 277CA codes come
 # from the data. Functions never look at voids or claim-level clinical-trial exemptions (the
 # engine has already skipped those), and only ever fire on a line whose code is in the
-# policy's trigger codes (see PolicyView.trigger_codes), which keeps the engine's fast path
-# exact. Adding a rule = a <rule> entry in the XML + one function here.
+# policy's trigger codes (see PolicyView.trigger_codes), which keeps the engine's skip of
+# claims without one exact. Adding a rule = a <rule> entry in the XML + one function here.
 from __future__ import annotations
 
 import re
