@@ -184,3 +184,32 @@ def test_a_transaction_of_thousands_of_hls_is_cut_with_every_number_right(decide
     assert ack.count(b"\nTRN*2*") == 1 + stats.rejected  # the 2200B trace, then one per rejected claim
     if hold < 4 << 20:
         assert clean == run(data, decide, read_all=False)[0]
+
+
+def _checked_inputs():
+    """Our fixtures with a well-formed HL tree, and generated transactions of other shapes."""
+    from support import check_envelope_and_hl
+
+    out = []
+    for path in sorted(FIXTURES.glob("*.837")):
+        try:
+            check_envelope_and_hl(path.read_bytes())
+        except AssertionError:
+            continue
+        out.append(pytest.param(path.read_bytes(), id=path.name))
+    for per, dependents in ((7, 0.0), (40, 0.5), (300, 0.3)):
+        data = b"".join(generate_corpus(seed=per, n_claims=600, cgt_share=0.2, claims_per_transaction=per,
+                                        dependent_share=dependents, fmt=Format(newline="\n")))
+        out.append(pytest.param(data, id=f"generated-{per}-per-transaction-{dependents}-dependents"))
+    return out
+
+
+@pytest.mark.parametrize("data", _checked_inputs())
+def test_the_clean_837_keeps_every_hl_number_parent_and_child_flag_right(data, decide):
+    """The HL tree of what filter writes, checked by an independent reader: HL01 in sequence,
+    HL02 the parent by level, HL04 1 exactly when a child follows (a billing provider that lost
+    some subscribers but not all keeps 1; one that lost all of them is gone)."""
+    from support import check_envelope_and_hl
+
+    clean, _, stats = run(data, decide, read_all=False)
+    assert check_envelope_and_hl(clean)["CLM"] == stats.claims_in - stats.rejected - stats.syntax_rejected

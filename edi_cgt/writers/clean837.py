@@ -215,46 +215,43 @@ class _Renumbering:
             j = batch
 
     def _rebuilt(self, j: int, batch: int, end: int) -> bytes:
-        """The bytes from HL j up to `end`, holding HLs j..batch-1, with those rebuilt."""
+        """The bytes from HL j up to `end`, holding HLs j..batch-1, with those rebuilt: from the
+        first HL left out on, HL01 and HL02 are new; an HL that lost its children gets HL04 0."""
         index, elem = self.index, self.elem
-        hl = index.hl
+        hl, parent, level, ids, orphans, first_gone = index.hl, index.parent, index.level, self.ids, self.orphans, self.first_gone
         base = hl[j]
         data = self.held.read(base, end)
         find = data.find
-        parts = [b""]  # [b"", "HL*", "HL01*HL02", rest, "HL*", "HL01*HL02", rest, ...]
+        out = []
+        done = 0  # data[:done] is in `out`
         for i in range(j, batch):
-            start = hl[i] - base
-            a = start + 3  # after "HL" and its element separator
-            c = find(elem, find(elem, a) + 1)  # the separator before HL03 (an HL cut here has one)
+            a = hl[i] - base + 3  # after "HL" and its element separator
+            b = find(elem, a)  # the separator before HL02
+            c = find(elem, b + 1)  # the separator before HL03 (an HL cut here has one)
             if c < 0:
                 raise RuntimeError(f"internal error: HL {i} has no HL03 where the index found one")
-            parts += (data[start:a], data[a:c], data[c:hl[i + 1] - base if i + 1 < batch else len(data)])
-        parent, level, ids, orphans = index.parent, index.level, self.ids, self.orphans
-        numbers = []
-        for i in range(j, batch):
-            if i >= self.first_gone:
+            if i >= first_gone:
                 self.written += 1
                 own = b"%d" % self.written
                 p = parent[i]
                 if p < 0:
-                    numbers.append(own + elem)
+                    number = own + elem
                 else:
                     got = ids[level[p]]
                     if got[0] != p:  # (p is before the first HL left out: its own HL01 stands)
                         got = ids[level[p]] = (p, self._own_id(p))
-                    numbers.append(own + elem + got[1])
+                    number = own + elem + got[1]
+                out += (data[done:a], number)
+                done = c
             else:
-                old = parts[2 + 3 * (i - j)]
-                own = old.split(elem, 1)[0]
-                numbers.append(old)
+                own = data[a:b]
             ids[level[i]] = (i, own)
-        parts[2::3] = numbers
-        o = orphans.find(1, j, batch)
-        while o >= 0:
-            k = 3 + 3 * (o - j)
-            parts[k] = self._childless(parts[k])
-            o = orphans.find(1, o + 1, batch)
-        return b"".join(parts)
+            if orphans[i] == 1:  # (2: looked at, not an orphan)
+                rest_end = hl[i + 1] - base if i + 1 < batch else len(data)
+                out += (data[done:c], self._childless(data[c:rest_end]))
+                done = rest_end
+        out.append(data[done:])
+        return b"".join(out)
 
     def _childless(self, rest: bytes) -> bytes:
         """The rest of an HL segment (from the element separator before HL03) with HL04 1 made 0."""
