@@ -385,7 +385,6 @@ class _Transaction:
     def decide_claims(self, kind: str, version: str) -> None:
         run, index, stats = self.run, self.index, self.run.stats
         env = run.env
-        first_claim = run.claims_before - index.claims  # CLMs of the input before this transaction
         context = EnvelopeContext(env.isa, env.gs, env.interchange_index, env.group_index)  # type: ignore[arg-type]
         claims = HeldClaims(self.held, index, self.patterns,
                             ClaimReader(self.d, context, kind=kind, version=version,
@@ -444,7 +443,7 @@ class _Transaction:
             except TransactionError as exc:
                 number = exc.segment_number or claims.number(index.clm[k])
                 emit("claim_passed_through", file=where, transaction=transaction, segment=number,
-                     claim_id=claims.claim_id(k), problem=exc.problem)
+                     claim_id=_short(claims.claim_id(k)), problem=exc.problem)
                 run._fail_if_strict(exc.problem, number)
                 tally.unevaluated += 1
                 continue

@@ -108,12 +108,11 @@ class HeldClaims:
         return got[1]
 
     def claim_id(self, k: int) -> str:
-        """CLM01 of claim k, cut for a log line (a valid one has at most 38 characters)."""
+        """CLM01 of claim k (from at most its first 200 bytes: a valid one has 38 characters)."""
         start = self.index.clm[k]
         data = self.held.read(start, min(self.held.find(self._d.segment, start), start + 200))
         parts = data.split(self._d.element)
-        value = parts[1].decode("latin-1") if len(parts) > 1 else ""
-        return value if len(value) <= 80 else value[:80] + "..."
+        return parts[1].decode("latin-1") if len(parts) > 1 else ""
 
     def number(self, offset: int) -> int:
         """The number of the segment that starts at `offset` (cheapest when asked in order)."""
@@ -140,11 +139,7 @@ class HeldClaims:
         index = self.index
         values = index.clm02[a:b] if index.clm02 is not None else None
         if values is None:  # a transaction too big to keep them: read them again
-            data = self.held.read(index.clm[a], index.claim_end(b - 1))
-            values = self.patterns.clm02.findall(data)
-            first = self.patterns.clm02_first.match(data)
-            if first is not None:
-                values.insert(0, first.group(1) or b"")
+            values = self.patterns.clm02_values(self.held.read(index.clm[a], index.claim_end(b - 1)))
         return sum_amounts(values) or Decimal(0)
 
     def _by_billing_provider(self, a: int, b: int) -> Iterator[tuple[int, int, int]]:
@@ -185,9 +180,8 @@ class HeldClaims:
         values = index.clm02
         if values is None:  # a transaction too big to keep them: read them again
             values = []
-            for start in index.clm:
-                m = p.clm02_first.match(self.held.read(start, self.held.find(self._d.segment, start) + 1))
-                values.append(m.group(1) or b"" if m is not None else b"")
+            for start in index.clm:  # (one CLM segment at a time)
+                values += p.clm02_values(self.held.read(start, self.held.find(self._d.segment, start) + 1)) or [b""]
         return [k for k, value in enumerate(values) if sum_amounts([value]) is None]
 
     # -- bytes to segment texts ---------------------------------------------------------------

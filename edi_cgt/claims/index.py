@@ -56,6 +56,14 @@ class Patterns:
     trigger: "re.Pattern[bytes] | None"  # a trigger code as a component (a cheap first pass)
     trigger_verify: "re.Pattern[bytes] | None"
 
+    def clm02_values(self, data: bytes) -> list[bytes]:
+        """CLM02 of every CLM segment in `data` (whole segments), in order; b"" where missing."""
+        values = self.clm02.findall(data)
+        first = self.clm02_first.match(data)
+        if first is not None:
+            values.insert(0, first.group(1) or b"")
+        return values
+
 
 @functools.lru_cache(maxsize=32)
 def patterns(d: Delimiters, codes: frozenset[str]) -> Patterns:
@@ -115,10 +123,7 @@ class ClaimIndex:
     def census(self, piece: bytes, p: Patterns, *, keep_values: bool = True) -> None:
         """Count the CLM segments of one piece and sum their charges (keeping each CLM02, in
         order, unless told not to: a transaction too big to hold)."""
-        values = p.clm02.findall(piece)
-        first = p.clm02_first.match(piece)
-        if first is not None:
-            values.insert(0, first.group(1) or b"")
+        values = p.clm02_values(piece)
         if self.clm02 is not None:
             if keep_values:
                 self.clm02.extend(values)

@@ -37,6 +37,7 @@ class CleanWriter:
         self._gs_written = False
         self._groups_dropped = 0  # groups of the current interchange left out whole
         self._tx_dropped = 0  # transactions of the current group left out whole
+
     # -- envelope ---------------------------------------------------------------------------
     def envelope(self, seg: Segment) -> None:
         """ISA, GS, GE, IEA, and anything else that stands outside a transaction."""
@@ -218,7 +219,8 @@ class _Renumbering:
         """The bytes from HL j up to `end`, holding HLs j..batch-1, with those rebuilt: from the
         first HL left out on, HL01 and HL02 are new; an HL that lost its children gets HL04 0."""
         index, elem = self.index, self.elem
-        hl, parent, level, ids, orphans, first_gone = index.hl, index.parent, index.level, self.ids, self.orphans, self.first_gone
+        hl, parent, level = index.hl, index.parent, index.level
+        ids, orphans, first_gone = self.ids, self.orphans, self.first_gone
         base = hl[j]
         data = self.held.read(base, end)
         find = data.find
