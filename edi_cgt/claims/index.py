@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from ..x12.delimiters import Delimiters
-from ..x12.reader import blank_bytes
+from ..x12.reader import blank_bytes, blank_class
 from ..x12.values import sum_amounts
 
 __all__ = ["ClaimIndex", "Patterns", "patterns", "LEVELS"]
@@ -68,7 +68,7 @@ class Patterns:
 @functools.lru_cache(maxsize=32)
 def patterns(d: Delimiters, codes: frozenset[str]) -> Patterns:
     e, t, c = re.escape(d.element), re.escape(d.segment), re.escape(d.component)
-    blank = b"[" + re.escape(bytes(sorted(blank_bytes(d)))) + b"]*+"
+    blank = blank_class(d) + b"*+"
     f = b"[^" + e + t + b"]*+"  # one element, maybe empty
     end = b"(?=[" + e + t + b"])"  # the end of a segment id
 

@@ -34,7 +34,8 @@ from dataclasses import dataclass
 from .delimiters import ISA_LENGTH, Delimiters, detect_delimiters
 from .errors import X12SyntaxError, safe_id
 
-__all__ = ["Segment", "Reader", "Piece", "NEED_DATA", "iter_segments", "split_segments", "blank_bytes", "skip_blank"]
+__all__ = ["Segment", "Reader", "Piece", "NEED_DATA", "iter_segments", "split_segments", "blank_bytes", "blank_class",
+           "skip_blank"]
 
 _BOM = b"\xef\xbb\xbf"
 _WHITESPACE = b" \t\r\n"
@@ -363,16 +364,14 @@ def _tails(delimiters: Delimiters) -> tuple[bytes, ...]:
 
 @functools.lru_cache(maxsize=64)
 def _blank_split(d: Delimiters) -> "re.Pattern[bytes]":
-    blank = re.escape(bytes(sorted(blank_bytes(d))))
-    return re.compile(re.escape(d.segment) + b"[" + blank + b"]*")
+    return re.compile(re.escape(d.segment) + blank_class(d) + b"*")
 
 
 @functools.lru_cache(maxsize=64)
 def _boundary(d: Delimiters) -> "re.Pattern[bytes]":
     """A terminator, blanks, then an SE, ST, GS, GE or IEA segment (id and element separator)
     or an ISA: the end of a transaction."""
-    blank = re.escape(bytes(sorted(blank_bytes(d))))
-    return re.compile(re.escape(d.segment) + b"[" + blank + b"]*+(?:(SE|ST|GS|GE|IEA)(?=[" + re.escape(d.element)
+    return re.compile(re.escape(d.segment) + blank_class(d) + b"*+(?:(SE|ST|GS|GE|IEA)(?=[" + re.escape(d.element)
                       + re.escape(d.segment) + b"])|(ISA))")
 
 
@@ -387,6 +386,12 @@ def _stops(d: Delimiters) -> tuple[bytes, ...]:
 def blank_bytes(d: Delimiters) -> frozenset[int]:
     """Layout bytes that may follow a terminator (CR, LF, space, tab), less any delimiter."""
     return frozenset(b for b in _WHITESPACE if bytes([b]) not in (d.segment, d.element))
+
+
+@functools.lru_cache(maxsize=64)
+def blank_class(d: Delimiters) -> bytes:
+    """blank_bytes(d) as a regular-expression character class."""
+    return b"[" + re.escape(bytes(sorted(blank_bytes(d)))) + b"]"
 
 
 def skip_blank(buf: bytes, i: int, blank: frozenset[int]) -> int:
